@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The test command: prepare the checkout, then run the whole suite twice,
+# once on the compiled codecs and once on the pure-Python twins.
+# Extra arguments are passed to both pytest runs (e.g. `bash ci/test.sh -k echo`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Installs redis-server from Debian when it is missing (for the Redis adapter
+# tests; not called yet).
+ensure_redis() {
+    if ! command -v redis-server >/dev/null; then
+        echo "[test] installing redis-server" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq redis-server >/dev/null
+    fi
+    command -v redis-server >/dev/null
+}
+
+bash "$ROOT/ci/setup.sh"
+
+PY="$ROOT/.venv/bin/python"
+WORK="$ROOT/tests/.work"
+mkdir -p "$WORK"
+TIMEOUT="${FASTSIO_TEST_TIMEOUT:-120}"
+
+# run_mode NAME ENVVAR: one pytest run; prints its verdict, returns its status.
+run_mode() {
+    local name="$1" envvar="$2" rc=0
+    echo
+    echo "=== pytest: $name codecs ($envvar=1) ==="
+    rm -f "$WORK/junit-$name.xml"
+    env -u FASTSIO_NO_EXTENSIONS -u FASTSIO_REQUIRE_EXTENSIONS "$envvar=1" \
+        "$PY" -m pytest -p no:cacheprovider -q --timeout "$TIMEOUT" \
+        --junitxml "$WORK/junit-$name.xml" "$@" </dev/null || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        echo "[test] $name: pytest collected no tests: counted as a failure" >&2
+    fi
+    return "$rc"
+}
+
+rc_compiled=0
+rc_pure=0
+run_mode compiled FASTSIO_REQUIRE_EXTENSIONS "$@" || rc_compiled=$?
+run_mode pure FASTSIO_NO_EXTENSIONS "$@" || rc_pure=$?
+
+# One summary line over both runs, counted from the JUnit reports.
+"$PY" - "$WORK/junit-compiled.xml" "$WORK/junit-pure.xml" "$rc_compiled" "$rc_pure" <<'PYEOF'
+import sys
+import xml.etree.ElementTree as ET
+
+files, codes = sys.argv[1:3], sys.argv[3:5]
+passed = failed = skipped = 0
+parts = []
+for name, path, code in zip(("compiled", "pure"), files, codes):
+    p = f = s = 0
+    try:
+        root = ET.parse(path).getroot()
+        for suite in root.iter("testsuite"):
+            tests = int(suite.get("tests", 0))
+            fail = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skip = int(suite.get("skipped", 0))
+            p += tests - fail - skip
+            f += fail
+            s += skip
+    except (OSError, ET.ParseError):
+        pass
+    if code != "0" and f == 0:
+        f = 1  # the run failed without a failing test (collection error, no tests)
+    parts.append(f"{name}: {p} passed, {f} failed, {s} skipped (exit {code})")
+    passed, failed, skipped = passed + p, failed + f, skipped + s
+print()
+print("; ".join(parts))
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+PYEOF
+
+if [[ $rc_compiled -ne 0 || $rc_pure -ne 0 ]]; then
+    echo "[test] FAILED (compiled exit $rc_compiled, pure exit $rc_pure)" >&2
+    exit 1
+fi
+echo "[test] OK"

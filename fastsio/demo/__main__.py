@@ -1,0 +1,4 @@
+"""``python -m fastsio.demo``: see :mod:`fastsio.demo`."""
+from fastsio.demo import main
+
+main()
