@@ -1,0 +1,134 @@
+"""The HTTP long-polling transport: one pending GET carries server packets, POSTs carry client packets."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Optional
+
+from .._impl import eio_codec
+from ..exceptions import ProtocolError
+from .transport import Packet, Transport
+
+if TYPE_CHECKING:
+    from ..http import Request
+    from .server import Engine
+
+__all__ = ["PollingTransport"]
+
+logger = logging.getLogger(__name__)
+
+CLOSE, NOOP = 1, 6
+
+
+class PollingTransport(Transport):
+    """Long-polling for one session.
+
+    ``writable`` is True exactly while a GET is waiting for packets.
+    """
+
+    __slots__ = ("engine", "_get", "_should_close", "supports_binary")
+
+    name = "polling"
+
+    def __init__(self, engine: "Engine", protocol: int, request: "Request") -> None:
+        super().__init__(protocol)
+        self.engine = engine
+        self._get: Optional["Request"] = None
+        self._should_close = False
+        # v3 clients that cannot take binary payloads ask with b64=1
+        self.supports_binary = protocol == 3 and "b64" not in request.query
+
+    def on_request(self, req: "Request") -> None:
+        if req.method == "GET":
+            self._on_poll(req)
+        elif req.method == "POST":
+            self._on_data(req)
+        else:
+            self.engine._respond(req, 400, [("Content-Type", "text/plain")], b"Bad Request")
+
+    # -- GET --------------------------------------------------------------------
+
+    def _on_poll(self, req: "Request") -> None:
+        if self._get is not None:
+            # Node answers the overlapping GET with 400 and ends the session;
+            # the first GET gets the close packet
+            self.engine._respond(req, 400, [("Content-Type", "text/plain")], b"Bad Request")
+            self._on_error("overlap from client")
+            return
+        self._get = req
+        req._on_abort = self._on_get_aborted  # type: ignore[attr-defined]
+        self.writable = True
+        sock = self.socket
+        if sock is None or self.closed:
+            self._respond_packets([(CLOSE, "")])
+            return
+        if self._should_close:
+            self._respond_packets([(CLOSE, "")])
+            return
+        if sock.upgrading and sock._probed:
+            self.send([(NOOP, "")])
+            return
+        sock._flush()
+
+    def _on_get_aborted(self) -> None:
+        self._get = None
+        self.writable = False
+        if not self.discarded and not self.closed:
+            self._on_error("poll connection closed prematurely")
+
+    def send(self, packets: list[Packet]) -> None:
+        if self._should_close:
+            packets = packets + [(CLOSE, "")]
+        self._respond_packets(packets)
+
+    def _respond_packets(self, packets: list[Packet]) -> None:
+        req = self._get
+        if req is None:
+            return
+        self._get = None
+        self.writable = False
+        if self.protocol == 4:
+            body: Any = eio_codec.encode_payload(packets)
+            ctype = "text/plain; charset=UTF-8"
+        else:
+            body = eio_codec.encode_payload_v3(packets, self.supports_binary)
+            ctype = "application/octet-stream" if isinstance(body, bytes) else "text/plain; charset=UTF-8"
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.engine._respond(req, 200, [("Content-Type", ctype)], data, compress=True)
+
+    # -- POST -------------------------------------------------------------------
+
+    def _on_data(self, req: "Request") -> None:
+        ctype = req.headers.get("content-type", "")
+        if self.protocol == 4 and ctype.startswith("application/octet-stream"):
+            self.engine._respond(req, 400, [("Content-Type", "text/plain")], b"Bad Request")
+            self._on_error("invalid content")
+            return
+        self.engine._respond(req, 200, [("Content-Type", "text/html")], b"ok")
+        try:
+            if self.protocol == 4:
+                packets = eio_codec.decode_payload(req.body)
+            else:
+                packets = eio_codec.decode_payload_v3(req.body)
+        except ProtocolError:
+            sock = self.socket
+            if sock is not None:
+                sock._on_close("parse error")
+            return
+        for ptype, data in packets:
+            if self.socket is None:
+                break
+            self._on_packet(ptype, data)
+
+    # -- closing ------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._get is not None:
+            if self.discarded:
+                self._respond_packets([(NOOP, "")])
+            else:
+                self._respond_packets([(CLOSE, "")])
+        elif not self.discarded:
+            self._should_close = True

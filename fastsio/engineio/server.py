@@ -1,0 +1,533 @@
+"""The Engine.IO v4 server (and v3 with ``allow_eio3``): sessions, handshake, errors, CORS.
+
+Error answers follow Node's engine.io: code 0 "Transport unknown", 1
+"Session ID unknown", 2 "Bad handshake method", 3 "Bad request", 4
+"Forbidden" (HTTP 403), 5 "Unsupported protocol version"; every other
+code is HTTP 400. A refused WebSocket upgrade gets a plain 400 and a close.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import inspect
+import logging
+import os
+import re
+import zlib
+from typing import Any, Awaitable, Callable, Iterable, Optional, Union
+
+import orjson
+
+from ..emitter import EventEmitter
+from ..http import HttpConnection, HttpServer, Request
+from .polling import PollingTransport
+from .socket import EngineSocket
+from .transport import TRANSPORTS
+from .websocket import WebSocketTransport
+
+__all__ = ["Engine", "ERROR_MESSAGES"]
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_TRANSPORT, UNKNOWN_SID, BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, UNSUPPORTED_PROTOCOL_VERSION = range(6)
+
+ERROR_MESSAGES = {
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+
+COMPRESSION_THRESHOLD = 1024
+_ORIGIN_OK = re.compile(r"^[\x21-\x7e]*$")
+
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+def default_generate_id(request: Optional[Request] = None) -> str:
+    """A random, URL-safe 20-character session id (Node uses the same length)."""
+    return base64.urlsafe_b64encode(os.urandom(15)).decode()
+
+
+class Engine(EventEmitter):
+    """A standalone Engine.IO server, usable without Socket.IO (Node's ``engine.io``).
+
+    Args:
+        path: the URL path the engine answers (default ``"/engine.io/"``).
+        ping_interval: seconds between server pings.
+        ping_timeout: seconds to wait for a pong before closing ("ping timeout").
+        upgrade_timeout: seconds an unfinished upgrade may take.
+        max_http_buffer_size: largest message / POST body in bytes.
+        allow_request: ``fn(request)`` (may be async) returning True to accept;
+            returning False or raising refuses with 403 (code 4).
+        transports: allowed transports.
+        allow_upgrades: whether polling may upgrade to websocket.
+        per_message_deflate: negotiate permessage-deflate on WebSockets.
+        http_compression: gzip/deflate polling responses above 1 kB.
+        cookie: False, True (``io`` cookie) or a dict (``name``, ``path``,
+            ``http_only``, ``same_site``...).
+        cors: None, or a dict with ``origin`` (str, list, ``re.Pattern``, True or
+            a callable), ``credentials``, ``methods``, ``allowed_headers``,
+            ``exposed_headers``, ``max_age``.
+        allow_eio3: also accept Engine.IO v3 clients (socket.io v2 clients).
+        initial_packet: a message sent right after the open packet.
+        add_trailing_slash: match ``path`` with its trailing slash only.
+        header_timeout: seconds a request may take to send its headers.
+        keep_alive_timeout: seconds an idle keep-alive HTTP connection is kept.
+
+    Example:
+        >>> engine = Engine()
+        >>> @engine.on("connection")
+        ... def on_connection(sock):
+        ...     sock.on("message", lambda data: sock.send(data))
+        >>> await engine.listen(3000, host="127.0.0.1")
+    """
+
+    def __init__(self, *, path: str = "/engine.io/", ping_interval: float = 25, ping_timeout: float = 20,
+                 upgrade_timeout: float = 10, max_http_buffer_size: int = 1_000_000,
+                 allow_request: Optional[Callable[[Request], Any]] = None,
+                 transports: Iterable[str] = ("polling", "websocket"), allow_upgrades: bool = True,
+                 per_message_deflate: Union[bool, dict[str, Any]] = False, http_compression: Union[bool, dict[str, Any]] = True,
+                 cookie: Union[bool, dict[str, Any]] = False, cors: Optional[dict[str, Any]] = None,
+                 allow_eio3: bool = False, initial_packet: Any = None, add_trailing_slash: bool = True,
+                 header_timeout: float = 5.0, keep_alive_timeout: float = 5.0, body_timeout: float = 10.0,
+                 **unknown: Any) -> None:
+        super().__init__()
+        if unknown:
+            raise TypeError(f"unknown Engine option(s): {', '.join(sorted(unknown))}")
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
+        self.upgrade_timeout = float(upgrade_timeout)
+        self.max_http_buffer_size = int(max_http_buffer_size)
+        self.allow_request = allow_request
+        self.transports = tuple(t for t in transports if t in TRANSPORTS)
+        self.allow_upgrades = allow_upgrades
+        self.per_message_deflate = bool(per_message_deflate)
+        self.http_compression = bool(http_compression)
+        self.cookie = cookie
+        self.cors = cors
+        self.allow_eio3 = allow_eio3
+        self.initial_packet = initial_packet
+        self.add_trailing_slash = add_trailing_slash
+        self.header_timeout = header_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.body_timeout = body_timeout
+        self.clients: dict[str, EngineSocket] = {}
+        self.generate_id: Callable[..., Any] = default_generate_id
+        self.fallback: Optional[Callable[[Request], Any]] = None
+        self._middlewares: list[Callable[..., Any]] = []
+        self._http: Optional[HttpServer] = None
+        self.path = path
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    # -- configuration -----------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The URL path this engine answers."""
+        return self._path
+
+    @path.setter
+    def path(self, value: str) -> None:
+        value = value.rstrip("/") or ""
+        self._path = value + "/" if self.add_trailing_slash else value
+        self._paths = (self._path,) if self.add_trailing_slash else (value, value + "/")
+
+    @property
+    def clients_count(self) -> int:
+        """How many sessions are open."""
+        return len(self.clients)
+
+    def use(self, fn: Callable[..., Any]) -> "Engine":
+        """Add an HTTP middleware, run before every engine request.
+
+        ``fn(request, next)`` calls ``next()`` to go on or ``next(err)`` to refuse
+        (400, code 3); ``async def fn(request)`` refuses by raising.
+        """
+        self._middlewares.append(fn)
+        return self
+
+    def _upgrades_for(self, transport: str) -> list[str]:
+        if transport == "polling" and self.allow_upgrades and "websocket" in self.transports:
+            return ["websocket"]
+        return []
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def http_server(self) -> HttpServer:
+        """The HTTP server this engine answers on (made on first use)."""
+        if self._http is None:
+            self._http = HttpServer(self.handle_request, max_body_size=self.max_http_buffer_size,
+                                    header_timeout=self.header_timeout, keep_alive_timeout=self.keep_alive_timeout,
+                                    body_timeout=self.body_timeout)
+        return self._http
+
+    async def listen(self, port: int, host: Optional[str] = "0.0.0.0", ssl: Any = None) -> "Engine":
+        """Start the built-in uvloop/httptools server; returns once it accepts connections."""
+        await self.http_server().listen(port, host, ssl)
+        return self
+
+    attach = listen
+
+    @property
+    def sockets(self) -> list[Any]:
+        """The listening sockets (``sockets[0].getsockname()`` gives the port)."""
+        return self._http.sockets if self._http is not None else []
+
+    async def close(self, reason: str = "forced close") -> None:
+        """Close every session, then the listener."""
+        for sock in list(self.clients.values()):
+            sock.close(reason=reason)
+        if self._http is not None:
+            await self._http.close()
+
+    def _remove(self, sock: EngineSocket) -> None:
+        if self.clients.get(sock.id) is sock:
+            del self.clients[sock.id]
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def handle_request(self, req: Request) -> None:
+        """Answer one HTTP request (the HttpServer handler)."""
+        if req.path not in self._paths:
+            self._fallback(req)
+            return
+        if self._middlewares:
+            self._spawn(self._run_middlewares(req))
+            return
+        self._verify(req)
+
+    handle_upgrade = handle_request
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _run_middlewares(self, req: Request) -> None:
+        try:
+            for fn in self._middlewares:
+                await _call_middleware(fn, req)
+        except Exception as exc:
+            self._abort(req, BAD_REQUEST, {"name": "MIDDLEWARE_FAILURE", "error": exc})
+            return
+        self._verify(req)
+
+    def _fallback(self, req: Request) -> None:
+        if self.fallback is not None:
+            try:
+                result = self.fallback(req)
+            except Exception:
+                logger.exception("request hook failed")
+                self._respond(req, 500, [], b"")
+                return
+            if inspect.isawaitable(result):
+                self._spawn(self._await_fallback(req, result))
+                return
+            if result is not None:
+                self._respond(req, *result)
+                return
+        self._respond(req, 404, [("Content-Type", "text/plain")], b"Not Found")
+
+    async def _await_fallback(self, req: Request, result: Awaitable[Any]) -> None:
+        try:
+            response = await result
+        except Exception:
+            logger.exception("request hook failed")
+            response = (500, [], b"")
+        if response is None:
+            response = (404, [("Content-Type", "text/plain")], b"Not Found")
+        self._respond(req, *response)
+
+    def _verify(self, req: Request) -> None:
+        if req.method == "OPTIONS" and self.cors is not None and not req.upgrade:
+            self._preflight(req)
+            return
+        query = req.query
+        transport = query.get("transport", "")
+        if transport not in TRANSPORTS or transport not in self.transports:
+            self._abort(req, UNKNOWN_TRANSPORT, {"transport": transport})
+            return
+        origin = req.headers.get("origin")
+        if origin is not None and not _ORIGIN_OK.match(origin):
+            self._abort(req, BAD_REQUEST, {"name": "INVALID_ORIGIN", "origin": origin})
+            return
+        sid = query.get("sid")
+        if sid:
+            sock = self.clients.get(sid)
+            if sock is None:
+                self._abort(req, UNKNOWN_SID, {"sid": sid})
+                return
+            if req.upgrade:
+                if (transport != "websocket" or sock.transport.name == "websocket" or sock.upgrading
+                        or not self.allow_upgrades):
+                    self._abort(req, BAD_REQUEST, {"name": "TRANSPORT_MISMATCH"})
+                    return
+                self._upgrade(req, sock)
+                return
+            if sock.transport.name != transport:
+                self._abort(req, BAD_REQUEST, {"name": "TRANSPORT_MISMATCH"})
+                return
+            t = sock.transport
+            if isinstance(t, PollingTransport):
+                t.on_request(req)
+            else:
+                self._abort(req, BAD_REQUEST, {"name": "TRANSPORT_MISMATCH"})
+            return
+        if req.method != "GET":
+            self._abort(req, BAD_HANDSHAKE_METHOD, {"method": req.method})
+            return
+        if transport == "websocket" and not req.upgrade:
+            self._abort(req, BAD_REQUEST, {"name": "TRANSPORT_HANDSHAKE_ERROR"})
+            return
+        if transport == "polling" and req.upgrade:
+            self._abort(req, BAD_REQUEST, {"name": "TRANSPORT_HANDSHAKE_ERROR"})
+            return
+        if self.allow_request is None:
+            self._handshake(req, transport)
+            return
+        try:
+            result = self.allow_request(req)
+        except Exception as exc:
+            self._abort(req, FORBIDDEN, {"message": str(exc) or ERROR_MESSAGES[FORBIDDEN]})
+            return
+        if inspect.isawaitable(result):
+            self._spawn(self._await_allow(req, transport, result))
+            return
+        self._after_allow(req, transport, result)
+
+    async def _await_allow(self, req: Request, transport: str, result: Awaitable[Any]) -> None:
+        try:
+            ok = await result
+        except Exception as exc:
+            self._abort(req, FORBIDDEN, {"message": str(exc) or ERROR_MESSAGES[FORBIDDEN]})
+            return
+        self._after_allow(req, transport, ok)
+
+    def _after_allow(self, req: Request, transport: str, ok: Any) -> None:
+        if ok is False or ok is None or isinstance(ok, str):
+            message = ok if isinstance(ok, str) and ok else ERROR_MESSAGES[FORBIDDEN]
+            self._abort(req, FORBIDDEN, {"message": message})
+            return
+        self._handshake(req, transport)
+
+    def _handshake(self, req: Request, transport: str) -> None:
+        eio = req.query.get("EIO")
+        if eio == "4":
+            protocol = 4
+        elif eio == "3" and self.allow_eio3:
+            protocol = 3
+        else:
+            self._abort(req, UNSUPPORTED_PROTOCOL_VERSION, {"protocol": eio})
+            return
+        try:
+            sid = str(self.generate_id(req))
+        except Exception:
+            logger.exception("generate_id failed")
+            self._abort(req, BAD_REQUEST, {"name": "ID_GENERATION_ERROR"})
+            return
+        if transport == "polling":
+            t: Any = PollingTransport(self, protocol, req)
+            sock = EngineSocket(self, sid, protocol, t, req)
+            self.clients[sid] = sock
+            req._handshake_sid = sid  # type: ignore[attr-defined]
+            t.on_request(req)
+        else:
+            t = WebSocketTransport(protocol, self.max_http_buffer_size)
+            conn = req.connection
+            assert conn is not None
+            headers = self._ws_headers(req, sid)
+            if not conn.accept_websocket(t, max_message_size=self.max_http_buffer_size,
+                                         per_message_deflate=self.per_message_deflate, extra_headers=headers):
+                self.emit("connection_error", _error_event(req, BAD_REQUEST, {"name": "BAD_UPGRADE"}))
+                return
+            t.attach(conn)
+            sock = EngineSocket(self, sid, protocol, t, req)
+            self.clients[sid] = sock
+        sock._open()
+        self.emit("connection", sock)
+
+    def _upgrade(self, req: Request, sock: EngineSocket) -> None:
+        t = WebSocketTransport(sock.protocol, self.max_http_buffer_size)
+        conn = req.connection
+        assert conn is not None
+        if not conn.accept_websocket(t, max_message_size=self.max_http_buffer_size,
+                                     per_message_deflate=self.per_message_deflate,
+                                     extra_headers=self._ws_headers(req, None)):
+            self.emit("connection_error", _error_event(req, BAD_REQUEST, {"name": "BAD_UPGRADE"}))
+            return
+        t.attach(conn)
+        if sock.ready_state != "open":
+            t.close()
+            return
+        sock._maybe_upgrade(t)
+
+    def _ws_headers(self, req: Request, sid: Optional[str]) -> list[tuple[str, str]]:
+        headers: dict[str, str] = {}
+        if sid is not None:
+            cookie = self._cookie_header(sid)
+            if cookie:
+                headers["Set-Cookie"] = cookie
+            self.emit("initial_headers", headers, req)
+        self.emit("headers", headers, req)
+        return list(headers.items())
+
+    # -- answers ---------------------------------------------------------------------------------------
+
+    def _abort(self, req: Request, code: int, context: dict[str, Any]) -> None:
+        message = context.get("message") or ERROR_MESSAGES[code]
+        self.emit("connection_error", _error_event(req, code, context, message))
+        conn = req.connection
+        if conn is None:
+            return
+        if req.upgrade:
+            conn.reject_upgrade(400, message)
+            return
+        status = 403 if code == FORBIDDEN else 400
+        body = orjson.dumps({"code": code, "message": message})
+        self._respond(req, status, [("Content-Type", "application/json")], body)
+
+    def _respond(self, req: Request, status: int, headers: list[tuple[str, str]], body: bytes,
+                 compress: bool = False) -> None:
+        conn = req.connection
+        if conn is None or conn._current is not req:
+            return
+        all_headers = list(headers)
+        if self.cors is not None:
+            all_headers.extend(self._cors_headers(req))
+        if compress and self.http_compression and len(body) >= COMPRESSION_THRESHOLD:
+            enc = req.headers.get("accept-encoding", "")
+            if "gzip" in enc:
+                body = gzip.compress(body, 6)
+                all_headers.append(("Content-Encoding", "gzip"))
+            elif "deflate" in enc:
+                body = zlib.compress(body, 6)
+                all_headers.append(("Content-Encoding", "deflate"))
+        sid = getattr(req, "_handshake_sid", None)
+        if self._listeners is not None or (sid is not None and self.cookie):
+            hdrs = dict(all_headers)
+            if sid is not None:
+                cookie = self._cookie_header(sid)
+                if cookie:
+                    hdrs["Set-Cookie"] = cookie
+                self.emit("initial_headers", hdrs, req)
+            self.emit("headers", hdrs, req)
+            all_headers = list(hdrs.items())
+        conn.respond(status, all_headers, body)
+
+    def _cookie_header(self, sid: str) -> Optional[str]:
+        if not self.cookie:
+            return None
+        opts: dict[str, Any] = {"name": "io", "path": "/", "http_only": True, "same_site": "Lax"}
+        if isinstance(self.cookie, dict):
+            opts.update(self.cookie)
+        parts = [f"{opts['name']}={sid}"]
+        if opts.get("path"):
+            parts.append(f"Path={opts['path']}")
+        if opts.get("http_only", True):
+            parts.append("HttpOnly")
+        if opts.get("same_site"):
+            parts.append(f"SameSite={opts['same_site']}")
+        if opts.get("secure"):
+            parts.append("Secure")
+        if opts.get("max_age") is not None:
+            parts.append(f"Max-Age={int(opts['max_age'])}")
+        return "; ".join(parts)
+
+    # -- CORS ------------------------------------------------------------------------------------------------
+
+    def _allowed_origin(self, req: Request) -> Optional[str]:
+        assert self.cors is not None
+        origin_opt = self.cors.get("origin", "*")
+        origin = req.headers.get("origin")
+        if origin_opt == "*" or origin_opt is None:
+            return "*"
+        if origin is None:
+            return None
+        if origin_opt is True:
+            return origin
+        if isinstance(origin_opt, str):
+            return origin_opt
+        if isinstance(origin_opt, re.Pattern):
+            return origin if origin_opt.search(origin) else None
+        if isinstance(origin_opt, (list, tuple, set, frozenset)):
+            for o in origin_opt:
+                if (isinstance(o, re.Pattern) and o.search(origin)) or o == origin:
+                    return origin
+            return None
+        if callable(origin_opt):
+            try:
+                result = origin_opt(origin)
+            except Exception:
+                return None
+            if result is True:
+                return origin
+            if isinstance(result, str):
+                return result
+            return None
+        return None
+
+    def _cors_headers(self, req: Request) -> list[tuple[str, str]]:
+        assert self.cors is not None
+        out: list[tuple[str, str]] = []
+        allowed = self._allowed_origin(req)
+        if allowed is not None:
+            out.append(("Access-Control-Allow-Origin", allowed))
+        if allowed != "*":
+            out.append(("Vary", "Origin"))
+        if self.cors.get("credentials"):
+            out.append(("Access-Control-Allow-Credentials", "true"))
+        exposed = self.cors.get("exposed_headers")
+        if exposed:
+            out.append(("Access-Control-Expose-Headers", _join(exposed)))
+        return out
+
+    def _preflight(self, req: Request) -> None:
+        assert self.cors is not None
+        headers = self._cors_headers(req)
+        methods = self.cors.get("methods", ("GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"))
+        headers.append(("Access-Control-Allow-Methods", _join(methods)))
+        allowed_headers = self.cors.get("allowed_headers")
+        if allowed_headers:
+            headers.append(("Access-Control-Allow-Headers", _join(allowed_headers)))
+        elif "access-control-request-headers" in req.headers:
+            headers.append(("Access-Control-Allow-Headers", req.headers["access-control-request-headers"]))
+            headers.append(("Vary", "Access-Control-Request-Headers"))
+        if self.cors.get("max_age") is not None:
+            headers.append(("Access-Control-Max-Age", str(int(self.cors["max_age"]))))
+        conn = req.connection
+        if conn is not None:
+            conn.respond(204, headers, b"")
+
+
+def _join(value: Union[str, Iterable[str]]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def _error_event(req: Request, code: int, context: dict[str, Any], message: Optional[str] = None) -> dict[str, Any]:
+    return {"req": req, "code": code, "message": message or ERROR_MESSAGES[code], "context": context}
+
+
+async def _call_middleware(fn: Callable[..., Any], req: Request) -> None:
+    params = len(inspect.signature(fn).parameters)
+    if params >= 2:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def next_(err: Any = None) -> None:
+            if not fut.done():
+                fut.set_result(err)
+
+        result = fn(req, next_)
+        if inspect.isawaitable(result):
+            await result
+        err = await fut
+        if err is not None:
+            raise err if isinstance(err, BaseException) else Exception(str(err))
+    else:
+        result = fn(req)
+        if inspect.isawaitable(result):
+            await result

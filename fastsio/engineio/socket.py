@@ -1,0 +1,290 @@
+"""One Engine.IO session: heartbeat, write buffer, and the polling -> websocket upgrade."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import orjson
+
+from ..emitter import EventEmitter
+from .transport import Packet, PreparedMessage, Transport
+
+if TYPE_CHECKING:
+    from ..http import Request
+    from .server import Engine
+
+__all__ = ["EngineSocket"]
+
+logger = logging.getLogger(__name__)
+
+OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)
+
+
+class EngineSocket(EventEmitter):
+    """An Engine.IO connection (Node's engine.io ``Socket``).
+
+    Attributes:
+        id: the session id.
+        protocol: 4, or 3 for clients accepted through ``allow_eio3``.
+        request: the request that opened the session.
+        transport: the current transport (``transport.name`` is
+            ``"polling"`` or ``"websocket"``).
+        ready_state: ``"opening"``, ``"open"``, ``"closing"`` or ``"closed"``.
+
+    Events: ``message`` (str or bytes), ``close`` (reason, description),
+    ``upgrading`` and ``upgrade`` (transport), ``packet`` and
+    ``packet_create`` (dict with ``type`` and ``data``), ``drain``,
+    ``heartbeat``, ``error``.
+    """
+
+    __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
+                 "upgraded", "write_buffer", "_ping_timer", "_timeout_timer", "_upgrade_timer",
+                 "_probe_transport", "_probed", "remote_address", "__weakref__")
+
+    def __init__(self, server: "Engine", sid: str, protocol: int, transport: Transport,
+                 request: "Request") -> None:
+        super().__init__()
+        self.id = sid
+        self.server = server
+        self.protocol = protocol
+        self.request = request
+        self.remote_address = request.remote_address
+        self.transport = transport
+        transport.socket = self
+        self.ready_state = "opening"
+        self.upgrading = False
+        self.upgraded = False
+        self.write_buffer: list[Packet] = []
+        self._ping_timer: Optional[asyncio.TimerHandle] = None
+        self._timeout_timer: Optional[asyncio.TimerHandle] = None
+        self._upgrade_timer: Optional[asyncio.TimerHandle] = None
+        self._probe_transport: Optional[Transport] = None
+        self._probed = False
+
+    # -- opening ------------------------------------------------------------------
+
+    def _open(self) -> None:
+        self.ready_state = "open"
+        srv = self.server
+        handshake: dict[str, Any] = {
+            "sid": self.id,
+            "upgrades": srv._upgrades_for(self.transport.name),
+            "pingInterval": int(srv.ping_interval * 1000),
+            "pingTimeout": int(srv.ping_timeout * 1000),
+        }
+        if self.protocol == 4:
+            handshake["maxPayload"] = srv.max_http_buffer_size
+        self._send_packet(OPEN, orjson.dumps(handshake).decode())
+        if srv.initial_packet is not None:
+            self._send_packet(MESSAGE, srv.initial_packet)
+        self.emit("open")
+        if self.protocol == 4:
+            self._schedule_ping()
+        else:
+            self._reset_ping_timeout(srv.ping_interval + srv.ping_timeout)
+
+    # -- heartbeat ------------------------------------------------------------------
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_event_loop()
+
+    def _schedule_ping(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        self._ping_timer = self._loop().call_later(self.server.ping_interval, self._send_ping)
+
+    def _send_ping(self) -> None:
+        self._ping_timer = None
+        if self.ready_state != "open":
+            return
+        self._send_packet(PING)
+        self._reset_ping_timeout(self.server.ping_timeout)
+
+    def _reset_ping_timeout(self, delay: float) -> None:
+        if self._timeout_timer is not None:
+            self._timeout_timer.cancel()
+        self._timeout_timer = self._loop().call_later(delay, self._on_ping_timeout)
+
+    def _on_ping_timeout(self) -> None:
+        self._timeout_timer = None
+        self._on_close("ping timeout")
+
+    # -- incoming ---------------------------------------------------------------------
+
+    def _on_packet(self, ptype: int, data: Any, transport: Transport) -> None:
+        if transport is not self.transport:
+            self._on_probe_packet(ptype, data, transport)
+            return
+        if self.ready_state != "open":
+            return
+        if self._listeners is not None and "packet" in self._listeners:
+            self.emit("packet", {"type": ptype, "data": data})
+        if ptype == MESSAGE:
+            self.emit("message", data)
+        elif ptype == PONG and self.protocol == 4:
+            if self._timeout_timer is not None:
+                self._timeout_timer.cancel()
+                self._timeout_timer = None
+            # one pong per ping: a flood of pongs only re-arms the one timer
+            if self._ping_timer is None:
+                self._schedule_ping()
+            self.emit("heartbeat")
+        elif ptype == PING and self.protocol == 3:
+            self._reset_ping_timeout(self.server.ping_interval + self.server.ping_timeout)
+            self._send_packet(PONG, data if isinstance(data, str) else "")
+            self.emit("heartbeat")
+        elif ptype == CLOSE:
+            self._on_close("transport close")
+        # other types on an established transport carry nothing for us
+
+    # -- upgrade --------------------------------------------------------------------------
+
+    def _maybe_upgrade(self, transport: Transport) -> None:
+        """Start probing ``transport`` (a WebSocket) to replace polling."""
+        self.upgrading = True
+        self._probed = False
+        self._probe_transport = transport
+        transport.socket = self
+        self._upgrade_timer = self._loop().call_later(self.server.upgrade_timeout, self._on_upgrade_timeout)
+
+    def _on_upgrade_timeout(self) -> None:
+        self._upgrade_timer = None
+        t = self._probe_transport
+        self._end_probe()
+        if t is not None:
+            t.close()
+
+    def _end_probe(self) -> None:
+        self.upgrading = False
+        self._probe_transport = None
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+
+    def _on_probe_packet(self, ptype: int, data: Any, transport: Transport) -> None:
+        if transport is not self._probe_transport or self.ready_state != "open":
+            return
+        if ptype == PING and data == "probe":
+            transport.send([(PONG, "probe")])
+            self._probed = True
+            self.emit("upgrading", transport)
+            # release the pending GET so the client can pause polling
+            self._release_poll()
+        elif ptype == UPGRADE and self._probed:
+            self._end_probe()
+            old = self.transport
+            old.discard()
+            self._release_poll()
+            self.transport = transport
+            self.upgraded = True
+            old.socket = None
+            old.close()
+            self.emit("upgrade", transport)
+            self._flush()
+        else:
+            self._end_probe()
+            transport.close()
+
+    def _release_poll(self) -> None:
+        t = self.transport
+        if t.name == "polling" and t.writable:
+            t.send([(NOOP, "")])
+
+    # -- outgoing ----------------------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        """True when a packet sent now leaves at once (volatile packets need this)."""
+        t = self.transport
+        if self.ready_state != "open" or not t.writable:
+            return False
+        return t.can_write_now() if hasattr(t, "can_write_now") else True
+
+    def send(self, data: Union[str, bytes, bytearray, memoryview], options: Any = None,
+             callback: Any = None) -> "EngineSocket":
+        """Send one message (``str`` as text, bytes-like as binary)."""
+        if not isinstance(data, (str, bytes)):
+            data = bytes(data)
+        self._send_packet(MESSAGE, data)
+        return self
+
+    write = send
+
+    def send_prepared(self, message: PreparedMessage) -> None:
+        """Send a message framed once for many sockets (the broadcast path)."""
+        if self.ready_state != "open":
+            return
+        t = self.transport
+        if not self.write_buffer and t.name == "websocket" and self._listeners is None:
+            t.send_raw_ws(message.ws_bytes(self.protocol))
+            return
+        if self._listeners is not None and "packet_create" in self._listeners:
+            for ptype, data in message.packets:
+                self.emit("packet_create", {"type": ptype, "data": data})
+        self.write_buffer.extend(message.packets)
+        self._flush()
+
+    def _send_packet(self, ptype: int, data: Union[str, bytes] = "") -> None:
+        if self.ready_state == "closing" or self.ready_state == "closed":
+            return
+        if self._listeners is not None and "packet_create" in self._listeners:
+            self.emit("packet_create", {"type": ptype, "data": data})
+        self.write_buffer.append((ptype, data))
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.ready_state == "closed" or not self.write_buffer:
+            return
+        t = self.transport
+        if not t.writable or self.upgrading and t.name == "polling" and self._probed:
+            return
+        buf = self.write_buffer
+        self.write_buffer = []
+        t.send(buf)
+        if self._listeners is not None:
+            self.emit("drain")
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def close(self, discard: bool = False, reason: str = "forced close") -> None:
+        """Close the session; pending packets are flushed first when the transport allows."""
+        if self.ready_state != "open":
+            return
+        self.ready_state = "closing"
+        t = self.transport
+        if self.write_buffer and t.writable:
+            buf = self.write_buffer
+            self.write_buffer = []
+            t.send(buf)
+        self._on_close(reason)
+
+    def _on_transport_close(self, transport: Transport, reason: str, description: Any) -> None:
+        if transport is self._probe_transport:
+            self._end_probe()
+            return
+        if transport is self.transport:
+            self._on_close(reason, description)
+
+    def _on_close(self, reason: str, description: Any = None) -> None:
+        if self.ready_state == "closed":
+            return
+        self.ready_state = "closed"
+        for timer in (self._ping_timer, self._timeout_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._timeout_timer = None
+        probe = self._probe_transport
+        self._end_probe()
+        if probe is not None:
+            probe.socket = None
+            probe.close()
+        self.write_buffer = []
+        t = self.transport
+        t.socket = None
+        t.close()
+        self.server._remove(self)
+        self.emit("close", reason, description)
+
+    def __repr__(self) -> str:
+        return f"<EngineSocket {self.id} {self.transport.name} {self.ready_state}>"

@@ -1,0 +1,104 @@
+"""The transport base class and the message prepared once for many transports."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+
+from .._impl import eio_codec, ws_frames
+
+if TYPE_CHECKING:
+    from .socket import EngineSocket
+
+__all__ = ["Transport", "PreparedMessage", "Packet", "TRANSPORTS"]
+
+#: (packet type, data) as the eio codec takes and returns it.
+Packet = tuple[int, Union[str, bytes]]
+
+#: Transport names are looked up in this fixed allow-list, never as attributes
+#: (``transport=__proto__`` must not reach an object lookup).
+TRANSPORTS = ("polling", "websocket")
+
+MESSAGE = 4
+
+
+class PreparedMessage:
+    """One Engine.IO message (a Socket.IO packet and its attachments), framed lazily, once.
+
+    A broadcast builds one of these and hands it to every target: WebSocket
+    clients of each protocol version get the same ``bytes`` object, polling
+    clients the same packet tuples.
+
+    Args:
+        parts: the text part, then the binary attachments, as ``sio_codec.encode`` returns them.
+    """
+
+    __slots__ = ("parts", "packets", "_ws4", "_ws3", "_ws4_deflate")
+
+    def __init__(self, parts: Sequence[Union[str, bytes]]) -> None:
+        self.parts = parts
+        self.packets: list[Packet] = [(MESSAGE, p) for p in parts]
+        self._ws4: Optional[bytes] = None
+        self._ws3: Optional[bytes] = None
+        self._ws4_deflate: Optional[bytes] = None
+
+    def ws_bytes(self, protocol: int) -> bytes:
+        """Every part as WebSocket frames, concatenated (one write per target)."""
+        if protocol == 4:
+            if self._ws4 is None:
+                self._ws4 = frame_packets(self.packets, False)
+            return self._ws4
+        if self._ws3 is None:
+            self._ws3 = frame_packets(self.packets, True)
+        return self._ws3
+
+
+def frame_packets(packets: Sequence[Packet], eio3: bool) -> bytes:
+    """Engine.IO packets -> server-to-client WebSocket frames, joined."""
+    frames = []
+    for ptype, data in packets:
+        content = eio_codec.encode_ws(ptype, data, eio3)
+        if isinstance(content, str):
+            frames.append(ws_frames.build_frame(1, content))
+        else:
+            frames.append(ws_frames.build_frame(2, content))
+    return frames[0] if len(frames) == 1 else b"".join(frames)
+
+
+class Transport:
+    """What an Engine.IO socket writes through: polling or websocket."""
+
+    __slots__ = ("socket", "protocol", "writable", "discarded", "closed")
+
+    name = "base"
+
+    def __init__(self, protocol: int) -> None:
+        self.socket: Optional["EngineSocket"] = None
+        self.protocol = protocol
+        self.writable = False
+        self.discarded = False
+        self.closed = False
+
+    def send(self, packets: list[Packet]) -> None:
+        raise NotImplementedError
+
+    def send_raw_ws(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        self.discarded = True
+
+    def _on_packet(self, ptype: int, data: Any) -> None:
+        if self.socket is not None:
+            self.socket._on_packet(ptype, data, self)
+
+    def _on_error(self, reason: str, description: Any = None) -> None:
+        self.closed = True
+        if self.socket is not None:
+            self.socket._on_transport_close(self, "transport error", description)
+
+    def _on_close(self) -> None:
+        self.closed = True
+        if self.socket is not None:
+            self.socket._on_transport_close(self, "transport close", None)

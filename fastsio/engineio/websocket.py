@@ -1,0 +1,77 @@
+"""The WebSocket transport: Engine.IO packets as WebSocket messages on an upgraded connection."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Union
+
+from .._impl import eio_codec
+from ..exceptions import ProtocolError
+from ..http import WebSocketHandler
+from .transport import Packet, Transport, frame_packets
+
+if TYPE_CHECKING:
+    from ..http import HttpConnection
+
+__all__ = ["WebSocketTransport"]
+
+
+class WebSocketTransport(Transport, WebSocketHandler):
+    """Engine.IO over one WebSocket; always writable (the kernel buffer is bounded below it)."""
+
+    __slots__ = ("conn", "max_message_size")
+
+    name = "websocket"
+
+    def __init__(self, protocol: int, max_message_size: int) -> None:
+        super().__init__(protocol)
+        self.conn: "HttpConnection | None" = None
+        self.max_message_size = max_message_size
+        self.writable = True
+
+    def attach(self, conn: "HttpConnection") -> None:
+        self.conn = conn
+
+    def can_write_now(self) -> bool:
+        return self.conn is not None and self.conn.writable
+
+    # -- WebSocketHandler ---------------------------------------------------------
+
+    def on_ws_message(self, data: Union[str, bytes]) -> None:
+        try:
+            ptype, payload = eio_codec.decode_ws(data, self.protocol == 3)
+        except ProtocolError:
+            sock = self.socket
+            if sock is not None and sock.transport is self:
+                sock._on_close("parse error")
+            else:
+                self.close()
+            return
+        self._on_packet(ptype, payload)
+
+    def on_ws_close(self, reason: str) -> None:
+        self.conn = None
+        self.writable = False
+        if self.closed:
+            return
+        if reason == "transport error":
+            self._on_error("websocket error")
+        else:
+            self._on_close()
+
+    # -- output -------------------------------------------------------------------------
+
+    def send(self, packets: list[Packet]) -> None:
+        if self.conn is not None:
+            self.conn.write(frame_packets(packets, self.protocol == 3))
+
+    def send_raw_ws(self, data: bytes) -> None:
+        if self.conn is not None:
+            self.conn.write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.writable = False
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.ws_close(1000, "", "forced close")

@@ -1,0 +1,663 @@
+"""HTTP/1.1 and WebSocket connections on asyncio protocol callbacks.
+
+One :class:`HttpConnection` per TCP connection: httptools parses requests,
+pipelined requests are answered in order, and a request upgraded to
+WebSocket switches the same object to frame parsing (``ws_frames``). No
+coroutine or task exists per idle connection; deadlines are loop timers.
+
+Bad input gets an HTTP error status and the connection is closed: malformed
+HTTP -> 400, headers over ``max_header_size`` -> 431, too many headers -> 400,
+a request that does not complete its headers in ``header_timeout`` or its
+body in ``body_timeout`` is dropped, an idle keep-alive connection is closed
+after ``keep_alive_timeout``.
+
+Writes are coalesced: everything written to a connection during one loop
+iteration goes out in one ``transport.write`` at the start of the next.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import zlib
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qsl
+
+import httptools
+
+from ._impl import ws_frames
+from .exceptions import WebSocketError
+
+__all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT"]
+
+logger = logging.getLogger(__name__)
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+STATUS_TEXT = {
+    101: "Switching Protocols",
+    200: "OK",
+    204: "No Content",
+    301: "Moved Permanently",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Request:
+    """One parsed HTTP request, as handed to the engine and to user hooks.
+
+    Attributes:
+        method: e.g. ``"GET"``.
+        url: the raw request target, path and query.
+        path: the path part of ``url``.
+        query: query parameters, first value of each name.
+        headers: header names in lower case -> value (repeated headers joined by ", ").
+        body: the request body.
+        remote_address: the peer's IP address.
+        secure: True when the connection is TLS.
+    """
+
+    __slots__ = ("method", "url", "path", "query_string", "_query", "headers", "body",
+                 "remote_address", "secure", "http_version", "keep_alive", "upgrade", "connection")
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes,
+                 remote_address: str, secure: bool, http_version: str = "1.1",
+                 keep_alive: bool = True, upgrade: bool = False) -> None:
+        self.method = method
+        self.url = url
+        path, _, qs = url.partition("?")
+        self.path = path
+        self.query_string = qs
+        self._query: Optional[dict[str, str]] = None
+        self.headers = headers
+        self.body = body
+        self.remote_address = remote_address
+        self.secure = secure
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade
+        self.connection: Optional["HttpConnection"] = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters (first value of each), parsed on first use."""
+        if self._query is None:
+            q: dict[str, str] = {}
+            for k, v in parse_qsl(self.query_string, keep_blank_values=True):
+                q.setdefault(k, v)
+            self._query = q
+        return self._query
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+class WebSocketHandler:
+    """What an upgraded connection reports to (the engine's WebSocket transport)."""
+
+    def on_ws_message(self, data: "str | bytes") -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def on_ws_close(self, reason: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def on_ws_drain(self) -> None:  # pragma: no cover - interface
+        pass
+
+
+class _FlushQueue:
+    """Connections with pending output, flushed once per loop iteration.
+
+    One ``call_soon`` serves every connection written to in an iteration, so a
+    broadcast to N connections costs one handle, not N.
+    """
+
+    __slots__ = ("pending", "scheduled", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.pending: list[HttpConnection] = []
+        self.scheduled = False
+        self.loop = loop
+
+    def add(self, conn: "HttpConnection") -> None:
+        self.pending.append(conn)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending = self.pending
+        self.pending = []
+        for conn in pending:
+            conn._flush()
+
+
+class HttpServer:
+    """Accepts TCP connections and hands complete requests to ``handler``.
+
+    Args:
+        handler: ``handler(request)`` for each request; it answers with
+            ``request.connection.respond(...)`` (now or later) or upgrades
+            with ``request.connection.accept_websocket(...)``.
+        max_header_size: bytes of request line + headers before 431.
+        max_headers: header lines before 400.
+        max_body_size: body bytes before 413.
+        header_timeout: seconds to receive a request's headers.
+        body_timeout: seconds to receive a request's body after its headers.
+        keep_alive_timeout: seconds an idle keep-alive connection is kept.
+        max_write_buffer: bytes queued for one connection before it is closed
+            as a slow consumer.
+    """
+
+    def __init__(self, handler: Callable[[Request], Any], *, max_header_size: int = 16384,
+                 max_headers: int = 100, max_body_size: int = 1_000_000,
+                 header_timeout: float = 5.0, body_timeout: float = 10.0,
+                 keep_alive_timeout: float = 5.0, max_write_buffer: int = 16 * 1024 * 1024) -> None:
+        self.handler = handler
+        self.max_header_size = max_header_size
+        self.max_headers = max_headers
+        self.max_body_size = max_body_size
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_write_buffer = max_write_buffer
+        self.connections: set[HttpConnection] = set()
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._flushq: Optional[_FlushQueue] = None
+        self.secure = False
+
+    def _protocol_factory(self) -> "HttpConnection":
+        return HttpConnection(self)
+
+    async def listen(self, port: int, host: Optional[str] = "0.0.0.0", ssl: Any = None,
+                     backlog: int = 1024) -> asyncio.AbstractServer:
+        """Start accepting on ``host:port`` on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._flushq = _FlushQueue(loop)
+        self.secure = ssl is not None
+        self._server = await loop.create_server(self._protocol_factory, host, port, ssl=ssl,
+                                                backlog=backlog, reuse_address=True)
+        return self._server
+
+    @property
+    def sockets(self) -> list[Any]:
+        return list(self._server.sockets) if self._server is not None else []
+
+    def flush_queue(self) -> _FlushQueue:
+        if self._flushq is None:
+            self._flushq = _FlushQueue(asyncio.get_event_loop())
+        return self._flushq
+
+    async def close(self) -> None:
+        """Stop accepting and close every connection."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close()
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            except (asyncio.TimeoutError, Exception):
+                pass
+            self._server = None
+
+
+_H_IDLE, _H_HEADERS, _H_BODY, _H_HANDLING, _H_WS, _H_CLOSED = range(6)
+
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection: HTTP/1.1 until upgraded, then WebSocket."""
+
+    __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
+                 "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
+                 "_out", "_out_size", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
+                 "_inflater", "_upgrade_tail", "_closing", "_error", "_drain_waiters")
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.transport: Optional[asyncio.Transport] = None
+        self.parser: Any = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.state = _H_IDLE
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._url: list[bytes] = []
+        self._headers: dict[str, str] = {}
+        self._header_bytes = 0
+        self._header_count = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._queue: list[Request] = []
+        self._current: Optional[Request] = None
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._in_flush = False
+        self._paused = False
+        self.remote_address = ""
+        self.ws_parser: Any = None
+        self.ws_handler: Optional[WebSocketHandler] = None
+        self._inflater: Any = None
+        self._upgrade_tail = b""
+        self._closing = False
+        self._error: Optional[int] = None
+
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        self.remote_address = peer[0] if peer else ""
+        self.parser = httptools.HttpRequestParser(self)
+        self.server.connections.add(self)
+        self._arm(self.server.header_timeout)
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        prev = self.state
+        self.state = _H_CLOSED
+        self._cancel_timer()
+        self.server.connections.discard(self)
+        self._out = []
+        if prev == _H_WS and self.ws_handler is not None:
+            handler, self.ws_handler = self.ws_handler, None
+            handler.on_ws_close("transport close" if exc is None else "transport error")
+        elif self._current is not None:
+            cb = getattr(self._current, "_on_abort", None)
+            self._current = None
+            if cb is not None:
+                cb()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.ws_handler is not None:
+            self.ws_handler.on_ws_drain()
+
+    @property
+    def writable(self) -> bool:
+        """False while the kernel buffer is full (volatile packets are dropped then)."""
+        return not self._paused and self.state != _H_CLOSED
+
+    def data_received(self, data: bytes) -> None:
+        if self.state == _H_WS:
+            self._ws_data(data)
+            return
+        if self.state == _H_CLOSED or self._closing:
+            return
+        if self.state == _H_IDLE:
+            # first byte of a new request: from now on its headers must arrive in time
+            self._arm(self.server.header_timeout)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args else len(data)
+            self._upgrade_tail = bytes(data[offset:])
+            # the bytes after the upgrade request are WebSocket frames, not HTTP
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        except (httptools.HttpParserError, ValueError):
+            self._fail(self._error or 400)
+            return
+        if self._current is None and self._queue:
+            self._next_request()
+
+    def eof_received(self) -> Optional[bool]:
+        return None
+
+    # -- httptools callbacks ------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = []
+        self._headers = {}
+        self._header_bytes = 0
+        self._header_count = 0
+        self._body = []
+        self._body_size = 0
+        self.state = _H_HEADERS
+
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        if self._header_bytes > self.server.max_header_size:
+            self._error = 431
+            raise ValueError("header too large")
+        self._url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        self._header_count += 1
+        if self._header_bytes > self.server.max_header_size:
+            self._error = 431
+            raise ValueError("header too large")
+        if self._header_count > self.server.max_headers:
+            self._error = 400
+            raise ValueError("too many headers")
+        key = name.decode("latin-1").lower()
+        val = value.decode("latin-1")
+        old = self._headers.get(key)
+        if old is None:
+            self._headers[key] = val
+        elif key == "content-length" or key == "transfer-encoding" or key == "host":
+            # a repeated framing header is a request-smuggling vector: refuse it
+            self._error = 400
+            raise ValueError("duplicate framing header")
+        else:
+            self._headers[key] = old + ", " + val
+
+    def on_headers_complete(self) -> None:
+        cl = self._headers.get("content-length")
+        if cl is not None:
+            if not cl.isdigit():
+                self._error = 400
+                raise ValueError("bad content-length")
+            if int(cl) > self.server.max_body_size:
+                self._error = 413
+                raise ValueError("body too large")
+        self.state = _H_BODY
+        self._arm(self.server.body_timeout)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self.server.max_body_size:
+            self._error = 413
+            raise ValueError("body too large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self.parser
+        try:
+            method = parser.get_method().decode("ascii")
+        except Exception:
+            method = "GET"
+        url = b"".join(self._url).decode("latin-1")
+        req = Request(method, url, self._headers, b"".join(self._body), self.remote_address,
+                      self.server.secure, parser.get_http_version(), parser.should_keep_alive(),
+                      parser.should_upgrade())
+        req.connection = self
+        self._url = []
+        self._body = []
+        self._queue.append(req)
+        if len(self._queue) > 8:
+            # a client pipelining without reading answers: stop reading until it catches up
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        self.state = _H_HANDLING
+        self._cancel_timer()
+
+    # -- request dispatch ------------------------------------------------
+
+    def _next_request(self) -> None:
+        while self._current is None and self._queue and not self._closing and self.state != _H_CLOSED:
+            req = self._queue.pop(0)
+            self._current = req
+            try:
+                self.server.handler(req)
+            except Exception:
+                logger.exception("request handler failed")
+                if self._current is req:
+                    self.respond(500, [], b"", close=True)
+        if self._current is None and not self._queue and self.state == _H_HANDLING:
+            self.state = _H_IDLE
+            self._arm(self.server.keep_alive_timeout)
+            if not self._closing and self.transport is not None:
+                self.transport.resume_reading()
+
+    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes = b"",
+                close: bool = False) -> None:
+        """Answer the current request.
+
+        Args:
+            status: HTTP status code.
+            headers: extra headers (Content-Length and Connection are added).
+            body: the response body.
+            close: close the connection after the response.
+        """
+        req = self._current
+        if self.state == _H_CLOSED or self.transport is None:
+            self._current = None
+            return
+        if req is not None and (not req.keep_alive or req.upgrade):
+            # after an upgrade request the parser is done with this connection
+            close = True
+        lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Unknown')}\r\n"]
+        for k, v in headers:
+            lines.append(f"{k}: {v}\r\n")
+        lines.append(f"Content-Length: {len(body)}\r\n")
+        lines.append("Connection: close\r\n\r\n" if close else "Connection: keep-alive\r\n\r\n")
+        self._write(("".join(lines)).encode("latin-1") + body if body else "".join(lines).encode("latin-1"))
+        self._current = None
+        if close:
+            self._close_after_flush()
+            return
+        self._next_request()
+
+    def _fail(self, status: int) -> None:
+        """Answer a malformed request with ``status`` and close."""
+        if self.state == _H_CLOSED or self._closing:
+            return
+        self._current = None
+        self._queue = []
+        body = STATUS_TEXT.get(status, "Error").encode()
+        self._write(f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        self._close_after_flush()
+
+    def reject_upgrade(self, status: int, message: str) -> None:
+        """Refuse a WebSocket upgrade the way Node engine.io does, then close."""
+        self._current = None
+        body = message.encode()
+        self._write(f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Bad Request')}\r\nConnection: close\r\n"
+                    f"Content-type: text/html\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        self._close_after_flush()
+
+    # -- WebSocket -----------------------------------------------------------
+
+    def accept_websocket(self, handler: WebSocketHandler, *, max_message_size: int,
+                         per_message_deflate: bool = False, extra_headers: Optional[list[tuple[str, str]]] = None,
+                         max_fragments: int = 1000) -> bool:
+        """Complete the upgrade of the current request; False if the request is not a valid one.
+
+        On False a 400 answer has been sent and the connection is closing.
+        """
+        req = self._current
+        assert req is not None
+        key = req.headers.get("sec-websocket-key", "")
+        if not _valid_ws_request(req) or not _valid_ws_key(key):
+            self.reject_upgrade(400, "Bad Request")
+            return False
+        accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + WS_GUID).digest()).decode()
+        lines = ["HTTP/1.1 101 Switching Protocols\r\n", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
+                 f"Sec-WebSocket-Accept: {accept}\r\n"]
+        deflate = False
+        if per_message_deflate and "permessage-deflate" in req.headers.get("sec-websocket-extensions", ""):
+            # server_no_context_takeover makes every compressed message independent of the
+            # connection, so a broadcast compresses once and shares the frame
+            deflate = True
+            lines.append("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n")
+        for k, v in extra_headers or ():
+            lines.append(f"{k}: {v}\r\n")
+        lines.append("\r\n")
+        self._write("".join(lines).encode("latin-1"))
+        self._current = None
+        self._queue = []
+        self.state = _H_WS
+        self._cancel_timer()
+        self.ws_handler = handler
+        self.ws_parser = ws_frames.FrameParser(max_message_size, max_fragments=max_fragments,
+                                               allow_rsv1=deflate)
+        if deflate:
+            self._inflater = zlib.decompressobj(-15)
+        tail, self._upgrade_tail = self._upgrade_tail, b""
+        assert self.transport is not None
+        self.transport.resume_reading()
+        if tail:
+            self._ws_data(tail)
+        return True
+
+    def _ws_data(self, data: bytes) -> None:
+        try:
+            messages = self.ws_parser.feed(data)
+        except WebSocketError as exc:
+            self.ws_close(exc.code, exc.reason, "transport error")
+            return
+        for opcode, payload, compressed in messages:
+            if self.state != _H_WS:
+                return
+            if opcode == 1 or opcode == 2:
+                if compressed:
+                    try:
+                        payload = self._inflate(payload, opcode)
+                    except WebSocketError as exc:
+                        self.ws_close(exc.code, exc.reason, "transport error")
+                        return
+                handler = self.ws_handler
+                if handler is not None:
+                    handler.on_ws_message(payload)
+            elif opcode == 9:
+                self.write(ws_frames.build_frame(10, payload))
+            elif opcode == 8:
+                try:
+                    code, _ = ws_frames.parse_close(payload)
+                except WebSocketError as exc:
+                    self.ws_close(exc.code, exc.reason, "transport error")
+                    return
+                self.ws_close(1000 if code == 1005 else code, "", "transport close")
+                return
+            # pongs need no answer; the Engine.IO heartbeat is what keeps sessions alive
+
+    def _inflate(self, data: bytes, opcode: int) -> "str | bytes":
+        limit = self.ws_parser_limit()
+        d = self._inflater
+        out = d.decompress(data + b"\x00\x00\xff\xff", limit + 1)
+        if len(out) > limit or d.unconsumed_tail:
+            raise WebSocketError(1009, "message too big")
+        if opcode == 1:
+            try:
+                return out.decode("utf-8")
+            except UnicodeDecodeError:
+                raise WebSocketError(1007, "invalid UTF-8") from None
+        return out
+
+    def ws_parser_limit(self) -> int:
+        return int(getattr(self.ws_handler, "max_message_size", 1_000_000))
+
+    def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close") -> None:
+        """Send a close frame, then close the TCP connection; report ``close_reason`` once."""
+        if self.state != _H_WS:
+            return
+        self.state = _H_CLOSED
+        handler, self.ws_handler = self.ws_handler, None
+        try:
+            self._write(ws_frames.build_close(code, reason))
+        except Exception:
+            pass
+        self._close_after_flush()
+        if handler is not None:
+            handler.on_ws_close(close_reason)
+
+    # -- output -----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; it leaves in one write with the rest of this iteration's output."""
+        if self.state == _H_CLOSED and not self._closing:
+            return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if not self._out:
+            self.server.flush_queue().add(self)
+        self._out.append(data)
+        self._out_size += len(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out or self.transport is None:
+            return
+        self._out = []
+        self._out_size = 0
+        if self.transport.is_closing():
+            return
+        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.transport.get_write_buffer_size() > self.server.max_write_buffer:
+            # a reader this slow would make us buffer without bound: drop it
+            logger.info("closing slow consumer %s", self.remote_address)
+            self.abort()
+            return
+        if self._closing:
+            self.transport.close()
+
+    def _close_after_flush(self) -> None:
+        self._closing = True
+        self._cancel_timer()
+        if not self._out and self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        """Close the connection (WebSocket: with close code 1001 "going away")."""
+        if self.state == _H_WS:
+            self.ws_close(1001, "", "forced close")
+            return
+        if self._current is not None:
+            cb = getattr(self._current, "_on_abort", None)
+            self._current = None
+            if cb is not None:
+                cb()
+        self._close_after_flush()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- timers -----------------------------------------------------------------
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self.loop is not None
+        self._timer = self.loop.call_later(delay, self._on_timeout)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self.state in (_H_HEADERS, _H_BODY):
+            self._fail(408)
+        elif self.state == _H_IDLE:
+            self._close_after_flush()
+
+
+def _valid_ws_request(req: Request) -> bool:
+    h = req.headers
+    if req.method != "GET":
+        return False
+    if h.get("upgrade", "").lower() != "websocket":
+        return False
+    if "upgrade" not in [t.strip() for t in h.get("connection", "").lower().split(",")]:
+        return False
+    if h.get("sec-websocket-version", "") != "13":
+        return False
+    if req.body or h.get("content-length", "0") not in ("", "0") or "transfer-encoding" in h:
+        return False
+    return True
+
+
+def _valid_ws_key(key: str) -> bool:
+    if len(key) != 24:
+        return False
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except Exception:
+        return False
