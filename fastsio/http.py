@@ -68,7 +68,8 @@ class Request:
     """
 
     __slots__ = ("method", "url", "path", "query_string", "_query", "headers", "body",
-                 "remote_address", "secure", "http_version", "keep_alive", "upgrade", "connection")
+                 "remote_address", "secure", "http_version", "keep_alive", "upgrade", "connection",
+                 "_on_abort", "_handshake_sid")
 
     def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes,
                  remote_address: str, secure: bool, http_version: str = "1.1",
@@ -87,6 +88,9 @@ class Request:
         self.keep_alive = keep_alive
         self.upgrade = upgrade
         self.connection: Optional["HttpConnection"] = None
+        # called when the connection drops before the request is answered (a pending poll)
+        self._on_abort: Optional[Callable[[], None]] = None
+        self._handshake_sid: Optional[str] = None
 
     @property
     def query(self) -> dict[str, str]:
@@ -254,8 +258,7 @@ class HttpConnection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         self.loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if peer else ""
@@ -273,7 +276,7 @@ class HttpConnection(asyncio.Protocol):
             handler, self.ws_handler = self.ws_handler, None
             handler.on_ws_close("transport close" if exc is None else "transport error")
         elif self._current is not None:
-            cb = getattr(self._current, "_on_abort", None)
+            cb = self._current._on_abort
             self._current = None
             if cb is not None:
                 cb()
@@ -608,7 +611,7 @@ class HttpConnection(asyncio.Protocol):
             self.ws_close(1001, "", "forced close")
             return
         if self._current is not None:
-            cb = getattr(self._current, "_on_abort", None)
+            cb = self._current._on_abort
             self._current = None
             if cb is not None:
                 cb()

@@ -55,7 +55,7 @@ class PollingTransport(Transport):
             self._on_error("overlap from client")
             return
         self._get = req
-        req._on_abort = self._on_get_aborted  # type: ignore[attr-defined]
+        req._on_abort = self._on_get_aborted
         self.writable = True
         sock = self.socket
         if sock is None or self.closed:

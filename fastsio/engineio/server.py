@@ -333,7 +333,7 @@ class Engine(EventEmitter):
             t: Any = PollingTransport(self, protocol, req)
             sock = EngineSocket(self, sid, protocol, t, req)
             self.clients[sid] = sock
-            req._handshake_sid = sid  # type: ignore[attr-defined]
+            req._handshake_sid = sid
             t.on_request(req)
         else:
             t = WebSocketTransport(protocol, self.max_http_buffer_size)
@@ -406,7 +406,7 @@ class Engine(EventEmitter):
             elif "deflate" in enc:
                 body = zlib.compress(body, 6)
                 all_headers.append(("Content-Encoding", "deflate"))
-        sid = getattr(req, "_handshake_sid", None)
+        sid = req._handshake_sid
         if self._listeners is not None or (sid is not None and self.cookie):
             hdrs = dict(all_headers)
             if sid is not None:
