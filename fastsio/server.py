@@ -1,0 +1,494 @@
+"""Server: the Socket.IO server, bound to an Engine.IO server.
+
+The server owns the namespaces; the methods it shares with ``Namespace``
+(``emit``, ``to``, ``use``, ``fetch_sockets``...) act on the main namespace
+``"/"``, which is also ``io.sockets``.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import re
+import signal
+from typing import Any, Callable, Iterable, Optional, Union
+
+from ._impl import sio_codec
+from .adapter import InMemoryAdapter, SessionAwareAdapter
+from .broadcast import BroadcastOperator, RemoteSocket
+from .client import Client
+from .namespace import Namespace
+from .parent_namespace import ParentNamespace
+from .socket import Socket, _log_task_error, _spawn
+
+__all__ = ["Server"]
+
+logger = logging.getLogger(__name__)
+
+Rooms = Union[str, Iterable[str]]
+NamespaceMatcher = Union[str, "re.Pattern[str]", Callable[..., Any]]
+
+_STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
+_CLIENT_FILES = frozenset(
+    (
+        "socket.io.js",
+        "socket.io.js.map",
+        "socket.io.min.js",
+        "socket.io.min.js.map",
+        "socket.io.esm.min.js",
+        "socket.io.esm.min.js.map",
+        "socket.io.msgpack.min.js",
+        "socket.io.msgpack.min.js.map",
+    )
+)
+
+_SIO_OPTIONS = frozenset(
+    (
+        "path",
+        "serve_client",
+        "adapter",
+        "parser",
+        "connect_timeout",
+        "connection_state_recovery",
+        "cleanup_empty_child_namespaces",
+    )
+)
+
+
+class Server:
+    """A Socket.IO v4 server.
+
+    Args:
+        port: listen on this port as soon as an event loop runs the server
+            (``Server(3000)`` like Node's ``new Server(3000)``).
+        path: the path the server answers on (``"/socket.io/"``).
+        serve_client: serve the client bundle at ``<path>/socket.io.js`` when
+            the files are shipped in ``fastsio/static``.
+        adapter: the adapter class (or factory taking the namespace).
+        parser: an object with ``encode(type, nsp, data, id)`` and a
+            ``Decoder`` class, like ``fastsio._impl.sio_codec`` (the default).
+        connect_timeout: seconds a connection may stay without joining a namespace.
+        connection_state_recovery: None, or a dict with
+            ``max_disconnection_duration`` (seconds, 120) and
+            ``skip_middlewares`` (True).
+        cleanup_empty_child_namespaces: drop dynamic child namespaces when
+            their last socket leaves.
+        **engine_options: passed to the Engine.IO server (``ping_interval``,
+            ``ping_timeout``, ``cors``, ``transports``, ``allow_eio3``...).
+
+    Example:
+        >>> io = fastsio.Server(cors={"origin": "*"})
+        >>> @io.on("connection")
+        ... def on_connection(socket):
+        ...     socket.emit("hello", "world")
+        >>> io.run(port=3000)
+    """
+
+    def __init__(self, port: Optional[int] = None, **options: Any) -> None:
+        self._options = options
+        self._path = "/socket.io"
+        self.path(options.get("path", "/socket.io/"))
+        self._serve_client: bool = bool(options.get("serve_client", True))
+        self._connect_timeout: Optional[float] = options.get("connect_timeout", 45)
+        self._parser: Any = options.get("parser") or sio_codec
+        recovery = options.get("connection_state_recovery")
+        self._recovery: Optional[dict[str, Any]] = None
+        if recovery:
+            merged = {"max_disconnection_duration": 120, "skip_middlewares": True}
+            if isinstance(recovery, dict):
+                merged.update(recovery)
+            self._recovery = merged
+        self._cleanup_empty_child_namespaces = bool(options.get("cleanup_empty_child_namespaces", False))
+        self._engine_options = {k: v for k, v in options.items() if k not in _SIO_OPTIONS}
+        self._adapter: Callable[[Namespace], Any] = options.get("adapter") or (
+            SessionAwareAdapter if self._recovery is not None else InMemoryAdapter
+        )
+        self._nsps: dict[str, Namespace] = {}
+        self._parent_nsps: list[tuple[Callable[..., Any], ParentNamespace]] = []
+        self._parent_from_regex: list[tuple["re.Pattern[str]", ParentNamespace]] = []
+        self._engine: Any = None
+        self._pending_port: Optional[int] = None
+        self.sockets: Namespace = self.of("/")
+        if port is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # No loop yet: run() (or a later listen()) uses the port.
+                self._pending_port = port
+            else:
+                _spawn(loop.create_task(self.listen(port)), _log_task_error)
+
+    def __repr__(self) -> str:
+        return f"<Server path={self._path!r} namespaces={list(self._nsps)!r}>"
+
+    # -- getters / setters like Node ----------------------------------------
+
+    def path(self, value: Optional[str] = None) -> Any:
+        """Get the path (``"/socket.io"``), or set it and return the server."""
+        if value is None:
+            return self._path
+        self._path = value[:-1] if value.endswith("/") else value
+        return self
+
+    def serve_client(self, value: Optional[bool] = None) -> Any:
+        """Get whether the client bundle is served, or set it and return the server."""
+        if value is None:
+            return self._serve_client
+        self._serve_client = bool(value)
+        return self
+
+    def connect_timeout(self, value: Optional[float] = None) -> Any:
+        """Get the connect timeout in seconds, or set it and return the server."""
+        if value is None:
+            return self._connect_timeout
+        self._connect_timeout = value
+        return self
+
+    def adapter(self, value: Optional[Callable[[Namespace], Any]] = None) -> Any:
+        """Get the adapter class, or set it (re-creating every namespace's adapter) and return the server."""
+        if value is None:
+            return self._adapter
+        self._adapter = value
+        for nsp in self._nsps.values():
+            nsp._init_adapter()
+        return self
+
+    @property
+    def engine(self) -> Any:
+        """The Engine.IO server (created on first use with the engine options)."""
+        if self._engine is None:
+            from .engineio import Engine
+
+            opts = dict(self._engine_options)
+            opts["path"] = self._path
+            self.bind(Engine(**opts))
+        return self._engine
+
+    # -- serving ------------------------------------------------------------
+
+    async def listen(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None) -> "Server":
+        """Start the built-in HTTP server on the running loop.
+
+        Returns once the server accepts connections.
+        """
+        if port is None:
+            port = self._pending_port
+        if port is None:
+            raise ValueError("listen() needs a port")
+        self._pending_port = None
+        await self.engine.listen(port, host=host, ssl=ssl)
+        return self
+
+    attach = listen
+
+    def run(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None) -> None:
+        """Serve until SIGINT or SIGTERM, then close gracefully (blocking, on uvloop)."""
+
+        async def main() -> None:
+            await self.listen(port, host=host, ssl=ssl)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, stop.set)
+                except (NotImplementedError, RuntimeError):
+                    pass
+            try:
+                await stop.wait()
+            finally:
+                await self.close()
+
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(main())
+        else:
+            uvloop.run(main())
+
+    async def close(self) -> None:
+        """Disconnect every socket (reason ``"server shutting down"``) and close the engine."""
+        for nsp in list(self._nsps.values()):
+            for socket in list(nsp.sockets.values()):
+                socket._onclose("server shutting down")
+            try:
+                result = nsp.adapter.close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("error while closing the adapter of %s", nsp.name)
+        if self._engine is not None:
+            await self._engine.close()
+
+    def bind(self, engine: Any) -> "Server":
+        """Use ``engine`` (an Engine.IO server) for the connections."""
+        self._engine = engine
+        engine.on("connection", self.onconnection)
+        if self._serve_client and hasattr(engine, "fallback"):
+            engine.fallback = self._serve_static
+        return self
+
+    def onconnection(self, conn: Any) -> "Server":
+        """Take a new Engine.IO connection (advanced: ``bind`` calls it)."""
+        client = Client(self, conn)
+        if conn.protocol == 3:
+            # socket.io v2 clients are connected to "/" without asking.
+            client._connect("/", {})
+        return self
+
+    def _new_decoder(self) -> Any:
+        return self._parser.Decoder()
+
+    def _serve_static(self, request: Any) -> Optional[tuple[int, list[tuple[str, str]], bytes]]:
+        if not self._serve_client:
+            return None
+        path: str = request.path
+        prefix = self._path + "/"
+        if not path.startswith(prefix):
+            return None
+        name = path[len(prefix):]
+        if name not in _CLIENT_FILES:
+            return None
+        file = os.path.join(_STATIC_DIR, name)
+        try:
+            with open(file, "rb") as f:
+                body = f.read()
+        except OSError:
+            return None
+        etag = '"' + str(int(os.path.getmtime(file))) + "-" + str(len(body)) + '"'
+        inm = request.headers.get("if-none-match")
+        if inm in (etag, "W/" + etag):
+            return 304, [("etag", etag)], b""
+        ctype = "application/json" if name.endswith(".map") else "application/javascript"
+        return 200, [
+            ("content-type", ctype + "; charset=utf-8"),
+            ("cache-control", "public, max-age=0"),
+            ("etag", etag),
+        ], body
+
+    # -- namespaces ---------------------------------------------------------
+
+    def of(self, name: NamespaceMatcher, fn: Optional[Callable[..., Any]] = None) -> Namespace:
+        """The namespace ``name``, created if needed.
+
+        ``name`` may also be a compiled regular expression (tested with
+        ``search``, like JavaScript's ``test``) or a function
+        ``fn(name, auth, next)`` calling ``next(err, allow)`` (or
+        ``fn(name, auth)`` returning a bool, possibly async): a
+        ``ParentNamespace`` then creates matching namespaces on demand.
+
+        Args:
+            fn: optional ``connection`` listener.
+        """
+        if isinstance(name, re.Pattern) or callable(name):
+            parent = ParentNamespace(self)
+            if isinstance(name, re.Pattern):
+                pattern = name
+
+                def matcher(nsp: str, auth: Any, next_: Callable[..., Any]) -> None:
+                    next_(None, pattern.search(nsp) is not None)
+
+                self._parent_nsps.append((matcher, parent))
+                self._parent_from_regex.append((pattern, parent))
+            else:
+                self._parent_nsps.append((name, parent))
+            if fn is not None:
+                parent.on("connect", fn)
+            return parent
+        if not name.startswith("/"):
+            name = "/" + name
+        nsp = self._nsps.get(name)
+        if nsp is None:
+            for pattern, parent in self._parent_from_regex:
+                if pattern.search(name):
+                    return parent._create_child(name)
+            nsp = Namespace(self, name)
+            self._nsps[name] = nsp
+            if name != "/":
+                self.sockets._emit_local("new_namespace", nsp)
+        if fn is not None:
+            nsp.on("connect", fn)
+        return nsp
+
+    def _check_namespace(self, name: str, auth: dict[str, Any], fn: Callable[[Optional[Namespace]], None]) -> None:
+        parents = list(self._parent_nsps)
+
+        def run(i: int) -> None:
+            if i >= len(parents):
+                fn(None)
+                return
+            matcher, parent = parents[i]
+            answered = False
+
+            def next_(err: Any = None, allow: Any = False) -> None:
+                nonlocal answered
+                if answered:
+                    return
+                answered = True
+                if err or not allow:
+                    run(i + 1)
+                    return
+                existing = self._nsps.get(name)
+                if existing is not None:
+                    # created in the meantime
+                    fn(existing)
+                    return
+                fn(parent._create_child(name))
+
+            try:
+                if _arity(matcher) >= 3:
+                    result = matcher(name, auth, next_)
+                    if inspect.isawaitable(result):
+                        _spawn(result, _log_task_error)
+                    return
+                result = matcher(name, auth)
+            except Exception:
+                logger.exception("namespace matcher failed")
+                next_(True)
+                return
+            if inspect.isawaitable(result):
+                def done(fut: "asyncio.Future[Any]") -> None:
+                    if fut.cancelled() or fut.exception() is not None:
+                        next_(True)
+                    else:
+                        next_(None, fut.result())
+                _spawn(result, done)
+            else:
+                next_(None, result)
+
+        run(0)
+
+    # -- event emitter: delegated to the main namespace ---------------------
+
+    def on(self, event: str, listener: Optional[Callable[..., Any]] = None) -> Any:
+        """Listen to ``connection``/``connect``/``new_namespace`` (works as a decorator).
+
+        Example:
+            >>> @io.on("connection")
+            ... async def on_connection(socket): ...
+        """
+        result = self.sockets.on(event, listener)
+        return self if listener is not None else result
+
+    add_listener = on
+
+    def once(self, event: str, listener: Optional[Callable[..., Any]] = None) -> Any:
+        """Like ``on``, for the next event only."""
+        result = self.sockets.once(event, listener)
+        return self if listener is not None else result
+
+    def off(self, event: str, listener: Callable[..., Any]) -> "Server":
+        """Remove a listener."""
+        self.sockets.off(event, listener)
+        return self
+
+    remove_listener = off
+
+    def remove_all_listeners(self, event: Optional[str] = None) -> "Server":
+        """Remove every listener (of ``event``)."""
+        self.sockets.remove_all_listeners(event)
+        return self
+
+    def listeners(self, event: str) -> list[Callable[..., Any]]:
+        """The listeners of ``event``."""
+        return self.sockets.listeners(event)
+
+    def listener_count(self, event: str) -> int:
+        """How many listeners ``event`` has."""
+        return self.sockets.listener_count(event)
+
+    def event_names(self) -> list[str]:
+        """The events with listeners."""
+        return self.sockets.event_names()
+
+    # -- namespace methods on the main namespace --------------------------
+
+    def use(self, fn: Callable[..., Any]) -> "Server":
+        """Add a connection middleware to the main namespace (see ``Namespace.use``)."""
+        self.sockets.use(fn)
+        return self
+
+    def emit(self, event: str, *args: Any) -> bool:
+        """Send ``event`` to every socket of the main namespace."""
+        return self.sockets.emit(event, *args)
+
+    def emit_with_ack(self, event: str, *args: Any) -> "asyncio.Future[list[Any]]":
+        """Broadcast and return an awaitable of the answers (needs ``timeout()``)."""
+        return self.sockets.emit_with_ack(event, *args)
+
+    def send(self, *args: Any) -> "Server":
+        """Emit a ``message`` event to every socket."""
+        self.sockets.emit("message", *args)
+        return self
+
+    write = send
+
+    def to(self, room: Rooms) -> BroadcastOperator:
+        """Target a room (or rooms)."""
+        return self.sockets.to(room)
+
+    in_ = to
+
+    def except_(self, room: Rooms) -> BroadcastOperator:
+        """Leave out a room (or rooms)."""
+        return self.sockets.except_(room)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Give the next broadcast's acknowledgements a deadline, in seconds."""
+        return self.sockets.timeout(seconds)
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Set the compress flag."""
+        return self.sockets.compress(compress)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """The next emit may be dropped for clients that cannot take it now."""
+        return self.sockets.volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """The next emit reaches this server's sockets only."""
+        return self.sockets.local
+
+    async def fetch_sockets(self) -> list[Union[Socket, RemoteSocket]]:
+        """The sockets of the main namespace."""
+        return await self.sockets.fetch_sockets()
+
+    def sockets_join(self, rooms: Rooms) -> None:
+        """Make every socket of the main namespace join ``rooms``."""
+        self.sockets.sockets_join(rooms)
+
+    def sockets_leave(self, rooms: Rooms) -> None:
+        """Make every socket of the main namespace leave ``rooms``."""
+        self.sockets.sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of the main namespace."""
+        self.sockets.disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> bool:
+        """Send ``event`` to the other servers of the cluster."""
+        return self.sockets.server_side_emit(event, *args)
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` to the other servers and return their answers."""
+        return await self.sockets.server_side_emit_with_ack(event, *args)
+
+    async def all_sockets(self) -> set[str]:
+        """Ids of every socket of the main namespace."""
+        return await self.sockets.all_sockets()
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    count = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return 3
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
