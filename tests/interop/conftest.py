@@ -1,0 +1,201 @@
+"""Fixtures for the interop tests: live fastsio servers and Node.js peers.
+
+A missing Node.js or npm peer fails the test: `bash ci/test.sh` installs them
+(ci/setup.sh), and a silent skip would hide a broken setup.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+
+import pytest
+
+PEERS = Path(__file__).resolve().parent.parent / "peers"
+NODE_MODULES = PEERS / "node_modules"
+REQUIRED_PEERS = ("engine.io-client", "socket.io-client", "socket.io-client-v2")
+
+
+def _node_binary() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed: the interop tests need Node.js 20 (run `bash ci/test.sh`)")
+    for peer in REQUIRED_PEERS:
+        if not (NODE_MODULES / peer / "package.json").is_file():
+            pytest.fail(f"npm peer {peer!r} is missing from tests/peers/node_modules (run `bash ci/setup.sh`)")
+    return node
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@dataclass
+class NodeRun:
+    """What a node driver printed: one JSON object per stdout line."""
+
+    script: str
+    args: tuple[str, ...]
+    returncode: Optional[int]
+    lines: list[dict[str, Any]]
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    other: list[str] = field(default_factory=list)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """Every line whose ``event`` is ``name``, in order."""
+        return [line for line in self.lines if line.get("event") == name]
+
+    def one(self, name: str) -> dict[str, Any]:
+        """The single line whose ``event`` is ``name`` (fails otherwise)."""
+        found = self.events(name)
+        assert len(found) == 1, f"expected one {name!r} line, got {len(found)}\n{self.describe()}"
+        return found[0]
+
+    def describe(self) -> str:
+        """A readable dump for assertion messages."""
+        out = "\n".join(json.dumps(line) for line in self.lines)
+        return (
+            f"node {self.script} {' '.join(self.args)}: exit {self.returncode}"
+            f"{' (timed out)' if self.timed_out else ''}\n--- stdout\n{out}\n"
+            + ("\n".join(self.other) + "\n" if self.other else "")
+            + f"--- stderr\n{self.stderr[-4000:]}"
+        )
+
+    def check(self) -> "NodeRun":
+        """Asserts the driver finished by itself with exit code 0."""
+        assert not self.timed_out and self.returncode == 0, self.describe()
+        return self
+
+
+RunNode = Callable[..., Awaitable[NodeRun]]
+
+
+@pytest.fixture
+def run_node() -> RunNode:
+    """``await run_node("driver.mjs", *args, timeout=30, env={})`` -> NodeRun.
+
+    The driver runs as an asyncio subprocess, so the server under test keeps
+    serving in this test's loop meanwhile. On timeout it is killed and the
+    NodeRun says so (``check()`` then fails with everything it printed).
+    """
+    node = _node_binary()
+
+    async def run(script: str, *args: Any, timeout: float = 30, env: Optional[dict[str, str]] = None) -> NodeRun:
+        full_env = dict(os.environ)
+        full_env.pop("NODE_OPTIONS", None)
+        full_env["NODE_PATH"] = str(NODE_MODULES)
+        if env:
+            full_env.update(env)
+        str_args = tuple(str(a) for a in args)
+        proc = await asyncio.create_subprocess_exec(
+            node, str(PEERS / script), *str_args,
+            cwd=str(PEERS), env=full_env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        timed_out = False
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            timed_out = True
+            proc.kill()
+            out, err = await proc.communicate()
+        stdout = out.decode("utf-8", "replace")
+        lines: list[dict[str, Any]] = []
+        other: list[str] = []
+        for raw in stdout.splitlines():
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                other.append(raw)
+                continue
+            if isinstance(value, dict):
+                lines.append(value)
+            else:
+                other.append(raw)
+        return NodeRun(script, str_args, proc.returncode, lines, stdout, err.decode("utf-8", "replace"), timed_out, other)
+
+    return run
+
+
+ServerFactory = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def sio_server(free_port: int) -> AsyncIterator[ServerFactory]:
+    """``io, port = await sio_server(**options)``: a fastsio.Server listening
+    on 127.0.0.1:port in this test's loop, closed after the test. Register
+    handlers before starting the node driver."""
+    import fastsio
+
+    servers: list[Any] = []
+
+    async def start(**options: Any) -> Any:
+        io = fastsio.Server(**options)
+        port = free_port if not servers else _another_port()
+        await io.listen(port, host="127.0.0.1")
+        servers.append(io)
+        return io, port
+
+    yield start
+    for io in servers:
+        await asyncio.wait_for(io.close(), 10)
+
+
+@pytest.fixture
+async def eio_server(free_port: int) -> AsyncIterator[ServerFactory]:
+    """``engine, port = await eio_server(**options)``: a standalone fastsio
+    Engine (path /engine.io/) on 127.0.0.1:port, closed after the test."""
+    from fastsio.engineio import Engine
+
+    engines: list[Any] = []
+
+    async def start(**options: Any) -> Any:
+        options.setdefault("path", "/engine.io/")
+        engine = Engine(**options)
+        port = free_port if not engines else _another_port()
+        await engine.listen(port, host="127.0.0.1")
+        engines.append(engine)
+        return engine, port
+
+    yield start
+    for engine in engines:
+        await asyncio.wait_for(engine.close(), 10)
+
+
+def _another_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Awaitable[None]]:
+    """``await wait_until(predicate, timeout=10, what="...")``: polls on the
+    loop until ``predicate()`` is true; fails after ``timeout`` seconds."""
+
+    async def wait(predicate: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                pytest.fail(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    return wait
