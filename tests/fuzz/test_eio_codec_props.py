@@ -201,12 +201,17 @@ def test_decode_ws_mutated(data, packet, eio3):
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="binascii strict_mode is 3.11+")
 @SETTINGS
-@given(st.one_of(st.text("ABCDab+/=\n", max_size=12), blobs.map(lambda b: binascii.b2a_base64(b, newline=False).decode())))
+@given(st.one_of(st.text("AQb/+=\n", max_size=12), blobs.map(lambda b: binascii.b2a_base64(b, newline=False).decode())))
 def test_base64_matches_strict_mode(s):
+    # strict_mode also takes "=" after a complete quantum ("AAAA="), which
+    # Node never writes; we want exactly the canonical length.
     try:
         expected: Any = binascii.a2b_base64(s, strict_mode=True)
     except binascii.Error:
         expected = None
+    else:
+        if len(binascii.b2a_base64(expected, newline=False)) != len(s):
+            expected = None
     got = both("decode_ws", "b" + s)
     if expected is None:
         assert got == ("err", ProtocolError, "invalid base64")

@@ -5,6 +5,8 @@ test suites (5.x for protocol v4, 2.x for protocol v3).
 """
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from fastsio.exceptions import ProtocolError
@@ -27,9 +29,9 @@ def test_packet_types(eio):
     assert len(list(eio.PacketType)) == 7
 
 
-def test_same_public_names():
-    from fastsio._pure import eio_codec as pure
-    from fastsio._speedups import eio_codec as speedups
+def test_same_public_names(impl):
+    pure = importlib.import_module("fastsio._pure.eio_codec")
+    speedups = impl("eio_codec")
 
     assert pure.__all__ == speedups.__all__
     for name in pure.__all__:
