@@ -276,6 +276,13 @@ def test_size_limit_decided_on_header(ws, length):
     assert error_of(ws.FrameParser(), header_without_mask)[0] == 1009
 
 
+def test_fragment_sum_limit_decided_on_header(ws):
+    p = ws.FrameParser(10)
+    assert p.feed(raw(2, bytes(6), fin=False)) == []
+    # The second header alone (2 bytes, 5 more declared) is enough to refuse.
+    assert error_of(p, raw(0, bytes(5))[:2]) == (1009, "message over 10 bytes")
+
+
 def test_size_limit_exact(ws):
     assert ws.FrameParser(5).feed(raw(2, bytes(5))) == [(2, bytes(5), False)]
     p = ws.FrameParser(5)
