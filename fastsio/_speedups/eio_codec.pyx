@@ -565,6 +565,7 @@ cdef list _decode_v3_binary(bytes b, Py_ssize_t max_packets):
         if flag == 0:
             out.append(_decode_text(_decode_utf8(p + i, <Py_ssize_t>length), True))
         else:
+            # 1 <= length <= n - i was checked above, so p[i] is in range
             if p[i] > 6:
                 raise ProtocolError("unknown packet type")
             out.append((<int>p[i], PyBytes_FromStringAndSize(<char*>p + i + 1, <Py_ssize_t>length - 1)))
