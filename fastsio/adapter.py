@@ -190,7 +190,7 @@ class InMemoryAdapter(EventEmitter):
         every target connection.
         """
         packet.nsp = self.nsp.name
-        parts = sio_codec.encode(packet.type, packet.nsp, packet.data, packet.id)
+        parts = self.nsp._encode(packet.type, packet.nsp, packet.data, packet.id)
         ids = self._target_ids(opts)
         if not ids:
             return
@@ -213,7 +213,7 @@ class InMemoryAdapter(EventEmitter):
         packet.nsp = self.nsp.name
         # One id serves every target: the counter is shared by the namespace.
         packet.id = self.nsp._next_ack_id()
-        parts = sio_codec.encode(packet.type, packet.nsp, packet.data, packet.id)
+        parts = self.nsp._encode(packet.type, packet.nsp, packet.data, packet.id)
         ids = self._target_ids(opts)
         sockets = self.nsp.sockets
         targets = []

@@ -87,7 +87,7 @@ class Client:
                 payload: Union[str, dict[str, Any]] = (
                     "Invalid namespace" if self.conn.protocol == 3 else {"message": "Invalid namespace"}
                 )
-                self._write(sio_codec.encode(sio_codec.CONNECT_ERROR, name, payload), False)
+                self._write(self.server._parser.encode(sio_codec.CONNECT_ERROR, name, payload), False)
 
         server._check_namespace(name, auth, on_checked)
 
@@ -116,8 +116,10 @@ class Client:
 
     def _close(self) -> None:
         if self.conn.ready_state == "open":
-            self.conn.close()
+            # The sockets first: the engine emits its own "close" (reason
+            # "forced close") synchronously from conn.close().
             self._onclose("forced server close")
+            self.conn.close()
 
     # -- writing ----------------------------------------------------------
 

@@ -60,7 +60,7 @@ class Namespace(EventEmitter):
         ... def on_connection(socket): ...
     """
 
-    __slots__ = ("name", "server", "sockets", "adapter", "_pre_connect", "_fns", "_ids", "_outgoing_sids", "_parent")
+    __slots__ = ("name", "server", "sockets", "adapter", "_pre_connect", "_fns", "_ids", "_outgoing_sids", "_parent", "_encode")
 
     def __init__(self, server: "Server", name: str) -> None:
         super().__init__()
@@ -74,6 +74,8 @@ class Namespace(EventEmitter):
         # at this set only when it is not empty.
         self._outgoing_sids: set[str] = set()
         self._parent: Optional["ParentNamespace"] = None
+        # The server's parser encodes every packet of this namespace.
+        self._encode: Callable[..., list[Any]] = server._parser.encode
         self._init_adapter()
 
     def _init_adapter(self) -> None:

@@ -368,7 +368,7 @@ class Socket(EventEmitter):
         if self._any_out:
             self._notify_outgoing(data)
         self.client._write(
-            sio_codec.encode(sio_codec.EVENT, self.nsp.name, data, ack_id),
+            self.nsp._encode(sio_codec.EVENT, self.nsp.name, data, ack_id),
             bool(flags and flags.get("volatile")),
         )
         return True
@@ -414,7 +414,7 @@ class Socket(EventEmitter):
             if self._any_out:
                 self._notify_outgoing(data)
             self.client._write(
-                sio_codec.encode(sio_codec.EVENT, self.nsp.name, data, ack_id),
+                self.nsp._encode(sio_codec.EVENT, self.nsp.name, data, ack_id),
                 bool(flags and flags.get("volatile")),
             )
         return fut
@@ -427,7 +427,7 @@ class Socket(EventEmitter):
     write = send
 
     def _packet(self, type_: int, data: Any = None, id_: Optional[int] = None) -> None:
-        self.client._write(sio_codec.encode(type_, self.nsp.name, data, id_), False)
+        self.client._write(self.nsp._encode(type_, self.nsp.name, data, id_), False)
 
     # -- flags --------------------------------------------------------------
 
