@@ -399,3 +399,127 @@ async def test_connection_state_recovery(sio_server: Any, run_node: Any, mode: s
     assert run.one("check")["args"] == [{"recovered": True, "rooms": ["room-r"], "data": {"n": 7}}]
     assert log[:3] == [("connection", False), ("disconnect", "forced close"), ("connection", True)]
     assert len(middleware_calls) == 1  # skip_middlewares on recovery
+
+
+# ------------------------------------------------- socket.io-client v2 (EIO3)
+
+
+async def run_v2(run_node: Any, scenario: str, port: int, mode: str) -> Any:
+    run = await run_node("sio_client_v2.cjs", f"scenario={scenario}", f"port={port}", f"mode={mode}", timeout=45)
+    assert run.events("fail") == [] and run.events("timeout") == [], run.describe()
+    run.check()
+    run.one("done")
+    return run
+
+
+@pytest.mark.parametrize("mode", ["websocket", "polling"])
+async def test_v2_client_emit_and_ack(sio_server: Any, run_node: Any, mode: str) -> None:
+    io, port = await sio_server(allow_eio3=True)
+    seen: dict[str, Any] = {}
+    v2_values = [v for v in VALUES if v != 'é✓😀 \u0000 "quoted" \\'] + ['é✓😀 "quoted" \\']
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        seen["id"] = socket.id
+
+        @socket.on("echo")
+        def echo(*args: Any) -> Any:
+            seen["echo"] = list(args)
+            return args
+
+        socket.on("noargs", lambda: None)
+
+        def on_ack(*ack: Any) -> None:
+            seen["hello_ack"] = list(ack)
+            socket.emit("server_got_ack", *ack)
+
+        socket.emit("hello", *v2_values, on_ack)
+
+    run = await run_v2(run_node, "basic", port, mode)
+    sent = [
+        "str", 'é✓😀 "quoted" \\', "", 0, 42, -7, 2**40, 3.5, -0.25, True, False, None,
+        [], [1, "a", None, [True]], {}, {"a": {"b": [1, 2, {"c": "d"}]}, "key with space": 1},
+    ]
+    assert run.one("echo_ack")["args"] == sent
+    assert seen["echo"] == sent
+    assert run.one("noargs_ack")["args"] == []
+    assert run.one("hello")["args"] == v2_values
+    assert seen["hello_ack"] == ["from-v2", 2, {"y": [False]}]
+    assert run.one("server_got_ack")["args"] == ["from-v2", 2, {"y": [False]}]
+    # EIO3 clients keep the Engine.IO id as the main namespace's socket id.
+    assert run.one("connect")["id"] == seen["id"]
+
+
+@pytest.mark.parametrize("mode", ["websocket", "polling"])
+async def test_v2_client_namespaces(sio_server: Any, run_node: Any, mode: str) -> None:
+    io, port = await sio_server(allow_eio3=True)
+    admin = io.of("/admin")
+    guarded = io.of("/guarded")
+    queries: list[Any] = []
+
+    def whoami(socket: Any) -> None:
+        socket.on("whoami", lambda: socket.nsp.name)
+
+    @io.on("connection")
+    def on_root(socket: Any) -> None:
+        whoami(socket)
+
+        @socket.on("bcast_all")
+        def bcast_all() -> str:
+            io.emit("bcast", "root")
+            admin.emit("bcast", "admin")
+            return "ok"
+
+    @admin.on("connection")
+    def on_admin(socket: Any) -> None:
+        # Like Node: a v2 client's namespace query becomes the handshake auth.
+        queries.append(socket.handshake.auth.get("token"))
+        whoami(socket)
+
+    def guard(socket: Any, next: Any) -> None:
+        next(Refused("no entry", {"code": 403}))
+
+    guarded.use(guard)
+
+    run = await run_v2(run_node, "namespaces", port, mode)
+    ids = run.one("ids")
+    assert ids["root"] == ids["engine"]
+    assert ids["admin"] == f"/admin#{ids['engine']}"
+    whoami_lines = {line["nsp"]: line["args"] for line in run.events("whoami")}
+    assert whoami_lines == {"/": ["/"], "/admin": ["/admin"]}
+    assert run.one("bcast_ack")["args"] == ["ok"]
+    assert run.one("got")["events"] == {"/": ["root"], "/admin": ["admin"]}
+    assert queries == ["good"]
+    errors = {line["nsp"]: line["data"] for line in run.events("error")}
+    # What Node's server sends to v2 clients: an object for an unknown
+    # namespace, the error's data (or else its message) for a refusal.
+    assert errors["/nope"] == {"message": "Invalid namespace"}
+    assert errors["/guarded"] == {"code": 403}
+
+
+@pytest.mark.parametrize("mode", ["websocket", "polling"])
+async def test_v2_client_binary(sio_server: Any, run_node: Any, mode: str) -> None:
+    io, port = await sio_server(allow_eio3=True)
+    seen: dict[str, Any] = {}
+    big = bytes(i % 251 for i in range(70000))
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        @socket.on("bin")
+        def on_bin(first: Any, nested: Any, plain: Any) -> Any:
+            seen["args"] = (first, nested, plain)
+            return first, nested, plain
+
+        socket.on("send_sbin", lambda: socket.emit("sbin", b"\x00\xffabc", {"k": [b"1"]}, "tail"))
+
+    run = await run_v2(run_node, "binary", port, mode)
+    first, nested, plain = seen["args"]
+    assert as_bytes(first) == bytes([0, 1, 2, 255])
+    assert as_bytes(nested["a"]) == b"xyz" and as_bytes(nested["list"][1]) == big
+    assert plain == "plain"
+    bin_ack = run.one("bin_ack")
+    assert bin_ack["kinds"] == ["Buffer", "object", "string"]
+    assert bin_ack["args"] == [b(bytes([0, 1, 2, 255])), {"a": b(b"xyz"), "list": [1, b(big)]}, "plain"]
+    sbin = run.one("sbin")
+    assert sbin["kinds"] == ["Buffer", "object", "string"]
+    assert sbin["args"] == [b(b"\x00\xffabc"), {"k": [b(b"1")]}, "tail"]
