@@ -94,7 +94,7 @@ class Server:
         self._parser: Any = options.get("parser") or sio_codec
         recovery = options.get("connection_state_recovery")
         self._recovery: Optional[dict[str, Any]] = None
-        if recovery:
+        if recovery is not None and recovery is not False:
             merged = {"max_disconnection_duration": 120, "skip_middlewares": True}
             if isinstance(recovery, dict):
                 merged.update(recovery)
