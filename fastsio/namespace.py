@@ -217,7 +217,7 @@ class Namespace(EventEmitter):
         """The next emit reaches the sockets of this server only."""
         return self._operator().local
 
-    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
+    def emit(self, event: str, *args: Any) -> bool:
         """Send ``event`` to every socket of the namespace.
 
         A callable last argument collects acknowledgements; it needs

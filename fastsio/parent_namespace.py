@@ -53,7 +53,7 @@ class ParentNamespace(Namespace):
     def _init_adapter(self) -> None:
         self.adapter = _ParentBroadcastAdapter(self)
 
-    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
+    def emit(self, event: str, *args: Any) -> bool:
         """Send ``event`` to every socket of every child namespace."""
         for child in list(self.children):
             child.emit(event, *args)

@@ -249,7 +249,6 @@ class Socket(EventEmitter):
         "_any_out",
         "_recovery",
         "_missed",
-        "__weakref__",
     )
 
     def __init__(
@@ -299,7 +298,8 @@ class Socket(EventEmitter):
         import time
 
         req = getattr(self._conn, "request", None)
-        headers: dict[str, str] = dict(getattr(req, "headers", None) or {})
+        # Shared with the request (and the other namespaces of the connection), not copied.
+        headers: dict[str, str] = getattr(req, "headers", None) or {}
         return Handshake(
             headers=headers,
             address=getattr(req, "remote_address", "") or "",
@@ -339,7 +339,7 @@ class Socket(EventEmitter):
 
     # -- sending ----------------------------------------------------------
 
-    def emit(self, event: str, *args: Any) -> bool:  # type: ignore[override]
+    def emit(self, event: str, *args: Any) -> bool:
         """Send ``event`` to the client.
 
         A callable last argument is the ack callback: it gets the client's
