@@ -224,7 +224,9 @@ class Server:
         """Use ``engine`` (an Engine.IO server) for the connections."""
         self._engine = engine
         engine.on("connection", self.onconnection)
-        if self._serve_client and hasattr(engine, "fallback"):
+        if hasattr(engine, "fallback") and engine.fallback is None:
+            # Always installed: it checks serve_client() at request time, so
+            # the setter works after bind() too.
             engine.fallback = self._serve_static
         return self
 

@@ -273,9 +273,22 @@ async def test_parent_namespace_fetch_sockets_unsupported() -> None:
         await parent.fetch_sockets()
 
 
-def test_serve_static_only_known_files(tmp_path: Any) -> None:
+def test_serve_static_only_known_files(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "socket.io.js").write_bytes(b"// client")
+    monkeypatch.setattr("fastsio.server._STATIC_DIR", str(tmp_path))
     io = fastsio.Server()
     req = type("R", (), {"path": "/socket.io/other.js", "headers": {}})()
     assert io._serve_static(req) is None
     req.path = "/elsewhere/socket.io.js"
+    assert io._serve_static(req) is None
+    req.path = "/socket.io/socket.io.min.js"  # not shipped here
+    assert io._serve_static(req) is None
+    req.path = "/socket.io/socket.io.js"
+    status, headers, body = io._serve_static(req)
+    assert status == 200 and body == b"// client"
+    etag = dict(headers)["etag"]
+    assert dict(headers)["content-type"].startswith("application/javascript")
+    req.headers = {"if-none-match": etag}
+    assert io._serve_static(req)[0] == 304
+    io.serve_client(False)
     assert io._serve_static(req) is None
