@@ -177,6 +177,8 @@ class HttpServer:
         self.keep_alive_timeout = keep_alive_timeout
         self.max_write_buffer = max_write_buffer
         self.connections: set[HttpConnection] = set()
+        #: called with the request target when a body is refused with 413
+        self.oversize_hook: Optional[Callable[[str], None]] = None
         self._server: Optional[asyncio.AbstractServer] = None
         self._flushq: Optional[_FlushQueue] = None
         self.secure = False
@@ -450,6 +452,11 @@ class HttpConnection(asyncio.Protocol):
             return
         self._current = None
         self._queue = []
+        if status == 413 and self.server.oversize_hook is not None:
+            try:
+                self.server.oversize_hook(b"".join(self._url).decode("latin-1"))
+            except Exception:
+                logger.exception("oversize hook failed")
         body = STATUS_TEXT.get(status, "Error").encode()
         self._write(f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)

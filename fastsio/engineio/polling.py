@@ -117,6 +117,13 @@ class PollingTransport(Transport):
         for ptype, data in packets:
             if self.socket is None:
                 break
+            if ptype == CLOSE:
+                # a client-initiated close releases the pending GET with a noop, as Node does
+                if self._get is not None:
+                    self._respond_packets([(NOOP, "")])
+                self.discarded = True
+                self._on_close()
+                break
             self._on_packet(ptype, data)
 
     # -- closing ------------------------------------------------------------------

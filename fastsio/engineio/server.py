@@ -163,7 +163,15 @@ class Engine(EventEmitter):
             self._http = HttpServer(self.handle_request, max_body_size=self.max_http_buffer_size,
                                     header_timeout=self.header_timeout, keep_alive_timeout=self.keep_alive_timeout,
                                     body_timeout=self.body_timeout)
+            self._http.oversize_hook = self._on_oversize
         return self._http
+
+    def _on_oversize(self, url: str) -> None:
+        # the body was refused before it was read: the session it was meant for ends
+        sid = Request("POST", url, {}, b"", "", False).query.get("sid")
+        sock = self.clients.get(sid) if sid else None
+        if sock is not None:
+            sock._on_close("transport error", "payload too large")
 
     async def listen(self, port: int, host: Optional[str] = "0.0.0.0", ssl: Any = None) -> "Engine":
         """Start the built-in uvloop/httptools server; returns once it accepts connections."""
@@ -262,8 +270,7 @@ class Engine(EventEmitter):
                 self._abort(req, UNKNOWN_SID, {"sid": sid})
                 return
             if req.upgrade:
-                if (transport != "websocket" or sock.transport.name == "websocket" or sock.upgrading
-                        or not self.allow_upgrades):
+                if transport != "websocket" or not self.allow_upgrades:
                     self._abort(req, BAD_REQUEST, {"name": "TRANSPORT_MISMATCH"})
                     return
                 self._upgrade(req, sock)
@@ -360,7 +367,8 @@ class Engine(EventEmitter):
             self.emit("connection_error", _error_event(req, BAD_REQUEST, {"name": "BAD_UPGRADE"}))
             return
         t.attach(conn)
-        if sock.ready_state != "open":
+        if sock.ready_state != "open" or sock.upgrading or sock.upgraded or sock.transport.name == "websocket":
+            # as Node: the second WebSocket for a session is accepted, then closed at once
             t.close()
             return
         sock._maybe_upgrade(t)

@@ -94,11 +94,10 @@ class Transport:
             self.socket._on_packet(ptype, data, self)
 
     def _on_error(self, reason: str, description: Any = None) -> None:
-        self.closed = True
+        # the socket answers by calling close(), which still owes a pending poll its close packet
         if self.socket is not None:
             self.socket._on_transport_close(self, "transport error", description)
 
     def _on_close(self) -> None:
-        self.closed = True
         if self.socket is not None:
             self.socket._on_transport_close(self, "transport close", None)
