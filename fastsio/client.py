@@ -84,9 +84,8 @@ class Client:
                 self._do_connect(name, auth)
             else:
                 logger.debug("creation of namespace %s was denied", name)
-                payload: Union[str, dict[str, Any]] = (
-                    "Invalid namespace" if self.conn.protocol == 3 else {"message": "Invalid namespace"}
-                )
+                # An object for every protocol version, as Node sends it.
+                payload = {"message": "Invalid namespace"}
                 self._write(self.server._parser.encode(sio_codec.CONNECT_ERROR, name, payload), False)
 
         server._check_namespace(name, auth, on_checked)

@@ -142,7 +142,7 @@ def test_protocol_v3_client() -> None:
     assert sock.id == "/chat#" + conn.id and sock.handshake.auth == {"token": "abc"}
     conn.recv(C.CONNECT, "/missing")
     (p,) = conn.packets()
-    assert p.type == C.CONNECT_ERROR and p.data == "Invalid namespace"
+    assert p.type == C.CONNECT_ERROR and p.data == {"message": "Invalid namespace"}
 
 
 def test_protocol_v3_middleware_error_is_plain() -> None:
