@@ -29,6 +29,7 @@ TIMEOUT="${FASTSIO_TEST_TIMEOUT:-120}"
 # run_mode NAME ENVVAR: one pytest run; prints its verdict, returns its status.
 run_mode() {
     local name="$1" envvar="$2" rc=0
+    shift 2
     echo
     echo "=== pytest: $name codecs ($envvar=1) ==="
     rm -f "$WORK/junit-$name.xml"
