@@ -588,6 +588,11 @@ class Socket(EventEmitter):
         if not data or not isinstance(data[0], str):
             logger.debug("ignoring event without a name: %r", data)
             return
+        if data[0] in RESERVED_EVENTS:
+            # Clients never send these (socket.io-client refuses to); one that
+            # does must not fire the server's own "disconnect"/"connect" handlers.
+            logger.debug("ignoring reserved event %r from the client", data[0])
+            return
         if self._any:
             for fn in list(self._any):
                 try:

@@ -329,3 +329,16 @@ def test_events_after_disconnect_are_ignored(io: fastsio.Server) -> None:
     sock._onclose("transport close")
     sock._dispatch(["x", 1], None)
     assert seen == []
+
+
+def test_client_cannot_fire_reserved_events(io: fastsio.Server) -> None:
+    conn = connect(io)
+    sock = the_socket(io, conn)
+    seen: list[Any] = []
+    sock.on("disconnect", lambda *a: seen.append(("disconnect", a)))
+    sock.on("error", lambda *a: seen.append(("error", a)))
+    # the codec already refuses these; the socket checks again for other parsers
+    sock._onevent(["disconnect", "fake"], None)
+    sock._onevent([1, 2], None)
+    sock._onevent(["error", "from client"], None)  # not reserved on the client side, as Node
+    assert seen == [("error", ("from client",))] and sock.connected
