@@ -47,7 +47,15 @@ rc_pure=0
 run_mode compiled FASTSIO_REQUIRE_EXTENSIONS "$@" || rc_compiled=$?
 run_mode pure FASTSIO_NO_EXTENSIONS "$@" || rc_pure=$?
 
-# One summary line over both runs, counted from the JUnit reports.
+status=0
+if [[ $rc_compiled -ne 0 || $rc_pure -ne 0 ]]; then
+    echo "[test] FAILED (compiled exit $rc_compiled, pure exit $rc_pure)"
+    status=1
+else
+    echo "[test] OK"
+fi
+
+# The last line: one summary over both runs, counted from the JUnit reports.
 "$PY" - "$WORK/junit-compiled.xml" "$WORK/junit-pure.xml" "$rc_compiled" "$rc_pure" <<'PYEOF'
 import sys
 import xml.etree.ElementTree as ET
@@ -77,8 +85,4 @@ print("; ".join(parts))
 print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
 PYEOF
 
-if [[ $rc_compiled -ne 0 || $rc_pure -ne 0 ]]; then
-    echo "[test] FAILED (compiled exit $rc_compiled, pure exit $rc_pure)" >&2
-    exit 1
-fi
-echo "[test] OK"
+exit "$status"
