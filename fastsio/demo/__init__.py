@@ -1,13 +1,9 @@
-"""The fastsio demo: ``python -m fastsio.demo`` (or ``bash ci/demo.sh``).
+"""The fastsio chat demo: ``python -m fastsio.demo`` (or ``bash ci/demo.sh``).
 
-For now an Engine.IO echo server on http://127.0.0.1:3000 (path
-``/engine.io/``): every message, text or binary, is sent back as it came.
-Any engine.io-client v6 can talk to it::
-
-    import { Socket } from "engine.io-client";
-    const socket = new Socket("ws://127.0.0.1:3000");
-    socket.on("open", () => socket.send("hello"));
-    socket.on("message", (data) => console.log("echo:", data));
+Serves a small chat page on http://127.0.0.1:3000/ that loads the client
+bundle fastsio serves at ``/socket.io/socket.io.min.js``. Open it in several
+tabs: each tab picks a name and a room, and messages reach everybody in the
+same room (``socket.to(room).emit``), acknowledged by the server.
 """
 from __future__ import annotations
 
@@ -15,58 +11,106 @@ import argparse
 import asyncio
 import logging
 import signal
+from importlib import resources
 from typing import Any, Optional, Sequence
 
-__all__ = ["main", "serve"]
+import fastsio
+
+__all__ = ["main", "serve", "create_server"]
 
 log = logging.getLogger(__name__)
 
+ROOMS = ("lobby", "python", "node")
+
+
+def create_server(**options: Any) -> fastsio.Server:
+    """The chat server: rooms, names, acked messages and presence counts."""
+    io = fastsio.Server(**options)
+    page = resources.files(__package__).joinpath("index.html").read_bytes()
+    previous = io.engine.fallback
+
+    def route(request: Any) -> Any:
+        if request.path in ("/", "/index.html"):
+            return 200, [("Content-Type", "text/html; charset=utf-8")], page
+        return previous(request) if previous is not None else None
+
+    io.engine.fallback = route
+
+    def presence(room: str) -> None:
+        count = len(io.sockets.adapter.rooms.get(room, ()))
+        io.to(room).emit("presence", {"room": room, "count": count})
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        socket.data["name"] = str(socket.handshake.auth.get("name") or "guest")[:32]
+        socket.data["room"] = None
+
+        @socket.on("join")
+        def join(room: Any) -> Any:
+            if room not in ROOMS:
+                return {"ok": False, "error": "unknown room"}
+            old = socket.data["room"]
+            if old:
+                socket.leave(old)
+                socket.to(old).emit("system", f"{socket.data['name']} left")
+                presence(old)
+            socket.join(room)
+            socket.data["room"] = room
+            socket.to(room).emit("system", f"{socket.data['name']} joined")
+            presence(room)
+            return {"ok": True, "room": room}
+
+        @socket.on("chat")
+        def chat(text: Any) -> Any:
+            room = socket.data["room"]
+            if not room or not isinstance(text, str) or not text.strip():
+                return {"ok": False}
+            message = {"from": socket.data["name"], "text": text[:500]}
+            socket.to(room).emit("chat", message)
+            return {"ok": True}
+
+        @socket.on("disconnecting")
+        def disconnecting(reason: str) -> None:
+            room = socket.data.get("room")
+            if room:
+                socket.to(room).emit("system", f"{socket.data['name']} left")
+
+        @socket.on("disconnect")
+        def disconnect(reason: str) -> None:
+            room = socket.data.get("room")
+            if room:
+                presence(room)
+
+    return io
+
 
 async def serve(host: str = "127.0.0.1", port: int = 3000, stop: Optional[asyncio.Event] = None) -> None:
-    """Run the echo server until ``stop`` is set (or SIGINT/SIGTERM arrives).
-
-    Args:
-        host: address to listen on.
-        port: TCP port to listen on.
-        stop: an event that ends the server when set; a fresh one if None.
-    """
-    from fastsio.engineio import Engine
-
+    """Run the chat server until ``stop`` is set (or SIGINT/SIGTERM arrives)."""
     stop = stop or asyncio.Event()
-    engine = Engine(path="/engine.io/")
-
-    def on_connection(sock: Any) -> None:
-        log.info("connection %s over %s", sock.id, sock.transport.name)
-        sock.on("message", lambda data: sock.send(data))
-        sock.on("upgrade", lambda transport: log.info("%s upgraded to %s", sock.id, transport.name))
-        sock.on("close", lambda *reason: log.info("%s closed %s", sock.id, reason))
-
-    engine.on("connection", on_connection)
+    io = create_server()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
-    await engine.listen(port, host=host)
-    print(f"fastsio demo: Engine.IO echo server on http://{host}:{port}/engine.io/ (Ctrl-C stops)", flush=True)
+    await io.listen(port, host=host)
+    print(f"fastsio demo: chat on http://{host}:{port}/ ({fastsio.IMPLEMENTATION} codecs; Ctrl-C stops)",
+          flush=True)
     try:
         await stop.wait()
     finally:
-        await engine.close()
+        await io.close()
         print("fastsio demo: closed", flush=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Parse ``--host``/``--port`` and serve on uvloop when it is installed."""
+    """Parse ``--host``/``--port`` and serve on uvloop."""
     parser = argparse.ArgumentParser(prog="python -m fastsio.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.host, args.port))
-    else:
-        uvloop.run(serve(args.host, args.port))
+    import uvloop
+
+    uvloop.run(serve(args.host, args.port))
