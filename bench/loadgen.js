@@ -1,0 +1,631 @@
+// Load generator for the fastsio benchmarks: many Socket.IO clients in one
+// Node process, over raw TCP, speaking WebSocket + Engine.IO v4 + Socket.IO v5
+// text framing itself so that a delivered message costs a few byte compares
+// (no JSON decoding, no per-frame objects, large frames skipped, not copied).
+//
+//   node loadgen.js --port 3000 --pid 1234 --scenario fanout --clients 1000
+//
+// The server's CPU time (utime+stime from /proc/PID/stat) and RSS
+// (/proc/PID/status) are read before and after each phase. One JSON object is
+// printed on stdout at the end; progress goes to stderr.
+//
+// Scenarios:
+//   fanout  connect --clients, then a burst (bcast n=--burst) and --singles
+//           rounds of bcast n=1 (each round waits for the ack and for every
+//           client to get the message); also RSS per idle client.
+//   binary  like a fanout burst, with a --attachment-bytes bytes attachment.
+//   echo    --clients clients each doing --per-client sequential acked echoes.
+//   connect --total handshakes + namespace connects at --concurrency, each
+//           closed once connected.
+"use strict";
+const net = require("net");
+const crypto = require("crypto");
+const fs = require("fs");
+
+// ---------------------------------------------------------------- options
+
+const opts = {
+  port: 3000,
+  pid: 0,
+  scenario: "fanout",
+  clients: 1000,
+  burst: 200,
+  warmup: 20,
+  singles: 50,
+  payloadBytes: 100,
+  attachmentBytes: 10240,
+  perClient: 400,
+  total: 1000,
+  concurrency: 50,
+  connectConcurrency: 100,
+  clkTck: 100,
+  timeout: 120, // seconds, per phase
+  settle: 1000, // ms of idle before the idle-RSS sample
+};
+for (let i = 2; i < process.argv.length; i += 2) {
+  const key = process.argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+  if (!(key in opts)) {
+    console.error(`unknown option ${process.argv[i]}`);
+    process.exit(2);
+  }
+  const v = process.argv[i + 1];
+  opts[key] = typeof opts[key] === "number" ? Number(v) : v;
+}
+
+function log(...a) {
+  console.error(`[loadgen ${opts.scenario}]`, ...a);
+}
+
+// ---------------------------------------------------------------- /proc
+
+function serverCpuUs() {
+  if (!opts.pid) return 0;
+  const s = fs.readFileSync(`/proc/${opts.pid}/stat`, "latin1");
+  const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return ((Number(rest[11]) + Number(rest[12])) * 1e6) / opts.clkTck;
+}
+
+function serverRss() {
+  if (!opts.pid) return 0;
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${opts.pid}/status`, "latin1"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function selfCpuUs() {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const now = () => Number(process.hrtime.bigint()) / 1e9; // seconds
+
+// A phase: wall time, server CPU and our own CPU between start() and stop().
+class Phase {
+  constructor() {
+    this.t0 = now();
+    this.cpu0 = serverCpuUs();
+    this.self0 = selfCpuUs();
+  }
+  // Wall time ends at `end` (the last delivery); CPU is read after `settleMs`
+  // so that work the server still does for this phase is counted.
+  async stop(end, settleMs = 100) {
+    const wall = (end ?? now()) - this.t0;
+    if (settleMs) await sleep(settleMs);
+    return {
+      wall_s: wall,
+      server_cpu_us: serverCpuUs() - this.cpu0,
+      loadgen_cpu_us: selfCpuUs() - this.self0,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- frames
+
+let maskPool = crypto.randomBytes(4096);
+let maskPos = 0;
+
+// One masked client frame (RFC 6455 5.3: a client masks every frame).
+function clientFrame(opcode, payload) {
+  if (typeof payload === "string") payload = Buffer.from(payload);
+  const n = payload.length;
+  const hlen = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(hlen + 4 + n);
+  out[0] = 0x80 | opcode;
+  if (n < 126) {
+    out[1] = 0x80 | n;
+  } else if (n < 65536) {
+    out[1] = 0x80 | 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 0x80 | 127;
+    out.writeBigUInt64BE(BigInt(n), 2);
+  }
+  if (maskPos + 4 > maskPool.length) {
+    maskPool = crypto.randomBytes(4096);
+    maskPos = 0;
+  }
+  const m0 = maskPool[maskPos], m1 = maskPool[maskPos + 1], m2 = maskPool[maskPos + 2], m3 = maskPool[maskPos + 3];
+  maskPos += 4;
+  out[hlen] = m0;
+  out[hlen + 1] = m1;
+  out[hlen + 2] = m2;
+  out[hlen + 3] = m3;
+  const mask = [m0, m1, m2, m3];
+  const base = hlen + 4;
+  for (let i = 0; i < n; i++) out[base + i] = payload[i] ^ mask[i & 3];
+  return out;
+}
+
+const PONG_3 = () => clientFrame(1, "3");
+
+// ---------------------------------------------------------------- counters
+
+const stats = {
+  delivered: 0, // "42..." text frames and binary frames received
+  target: Infinity,
+  onTarget: null,
+};
+
+function checkTarget() {
+  if (stats.delivered >= stats.target && stats.onTarget) {
+    const f = stats.onTarget;
+    stats.onTarget = null;
+    f(now());
+  }
+}
+
+// Resolves with the time the delivered counter reaches `target`.
+function waitDelivered(target, timeoutS) {
+  stats.target = target;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stats.onTarget = null;
+      reject(new Error(`timeout: ${stats.delivered}/${target} delivered after ${timeoutS}s`));
+    }, timeoutS * 1000);
+    stats.onTarget = (t) => {
+      clearTimeout(timer);
+      resolve(t);
+    };
+    checkTarget();
+  });
+}
+
+function withTimeout(p, s, what) {
+  let timer;
+  return Promise.race([
+    p,
+    new Promise((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`timeout: ${what} after ${s}s`)), s * 1000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------- a client
+
+const HTTP_END = Buffer.from("\r\n\r\n");
+let conns_open = 0;
+
+class Conn {
+  constructor() {
+    this.state = 0; // 0 http, 1 waiting "0{", 2 waiting "40", 3 connected, 4 closed
+    this.buf = null; // unparsed bytes (an incomplete frame header or small frame)
+    this.skip = 0; // bytes of a counted frame still to skip
+    this.msgs = 0; // "42" events received
+    this.bins = 0; // binary frames received
+    this.ackId = -1;
+    this.ackResolve = null;
+    this.nextAck = 1;
+    this.onReady = null;
+    this.onFail = null;
+    this.closed = false;
+  }
+
+  open(port) {
+    return new Promise((resolve, reject) => {
+      this.onReady = resolve;
+      this.onFail = reject;
+      const sock = (this.sock = net.connect({ host: "127.0.0.1", port }));
+      sock.setNoDelay(true);
+      sock.on("connect", () => {
+        conns_open++;
+        const key = crypto.randomBytes(16).toString("base64");
+        sock.write(
+          `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+            `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
+            `Sec-WebSocket-Version: 13\r\n\r\n`
+        );
+      });
+      sock.on("data", (chunk) => this.onData(chunk));
+      sock.on("error", (err) => this.fail(err));
+      sock.on("close", () => {
+        if (!this.closed) {
+          this.closed = true;
+          conns_open--;
+        }
+        this.fail(new Error("connection closed"));
+      });
+    });
+  }
+
+  fail(err) {
+    if (this.state < 3 && this.onFail) {
+      const f = this.onFail;
+      this.onFail = null;
+      this.onReady = null;
+      f(err);
+    }
+    if (this.state === 3 && !this.expectClose) {
+      stats.unexpectedCloses = (stats.unexpectedCloses || 0) + 1;
+    }
+    this.state = 4;
+  }
+
+  send(text) {
+    this.sock.write(clientFrame(1, text));
+  }
+
+  // Sends an acked event; `json` is the argument array text, e.g. '["echo",1]'.
+  emitWithAck(json, binary) {
+    const id = this.nextAck++;
+    return new Promise((resolve) => {
+      this.ackId = id;
+      this.ackResolve = resolve;
+      if (binary) {
+        this.sock.cork();
+        this.sock.write(clientFrame(1, `451-${id}${json}`));
+        this.sock.write(clientFrame(2, binary));
+        this.sock.uncork();
+      } else {
+        this.send(`42${id}${json}`);
+      }
+    });
+  }
+
+  close() {
+    this.expectClose = true;
+    if (!this.sock.destroyed) {
+      const body = Buffer.from([0x03, 0xe8]); // 1000, normal closure
+      this.sock.end(clientFrame(8, body));
+    }
+  }
+
+  onData(chunk) {
+    if (this.state === 0) {
+      this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+      const i = this.buf.indexOf(HTTP_END);
+      if (i < 0) return;
+      const head = this.buf.subarray(0, i).toString("latin1");
+      if (!head.startsWith("HTTP/1.1 101")) {
+        this.fail(new Error(`upgrade refused: ${head.split("\r\n")[0]}`));
+        this.sock.destroy();
+        return;
+      }
+      this.state = 1;
+      chunk = this.buf.subarray(i + 4);
+      this.buf = null;
+      if (chunk.length === 0) return;
+    }
+    if (this.skip > 0) {
+      if (chunk.length <= this.skip) {
+        this.skip -= chunk.length;
+        return;
+      }
+      chunk = chunk.subarray(this.skip);
+      this.skip = 0;
+    }
+    if (this.buf !== null) {
+      chunk = Buffer.concat([this.buf, chunk]);
+      this.buf = null;
+    }
+    const len = chunk.length;
+    let pos = 0;
+    while (len - pos >= 2) {
+      const op = chunk[pos] & 0x0f;
+      let plen = chunk[pos + 1] & 0x7f;
+      let start = pos + 2;
+      if (plen === 126) {
+        if (len - pos < 4) break;
+        plen = chunk.readUInt16BE(pos + 2);
+        start = pos + 4;
+      } else if (plen === 127) {
+        if (len - pos < 10) break;
+        plen = Number(chunk.readBigUInt64BE(pos + 2));
+        start = pos + 10;
+      }
+      const end = start + plen;
+      if (end > len) {
+        // A large frame that is only counted: classify it from its first
+        // bytes and skip the rest as it arrives instead of buffering it.
+        if (plen > 64 && len - start >= 4) {
+          this.onFrame(op, chunk, start, len);
+          this.skip = end - len;
+          pos = len;
+        }
+        break;
+      }
+      this.onFrame(op, chunk, start, end);
+      pos = end;
+    }
+    if (pos < len) this.buf = Buffer.from(chunk.subarray(pos));
+    checkTarget();
+  }
+
+  onFrame(op, b, s, e) {
+    if (op === 1) {
+      const c0 = b[s];
+      if (c0 === 0x34 /* 4: socket.io message */) {
+        const c1 = b[s + 1];
+        if (c1 === 0x32 /* 2: EVENT */) {
+          this.msgs++;
+          stats.delivered++;
+        } else if (c1 === 0x33 /* 3: ACK */) {
+          let id = 0;
+          let i = s + 2;
+          while (i < e && b[i] >= 0x30 && b[i] <= 0x39) id = id * 10 + (b[i++] - 0x30);
+          if (id === this.ackId && this.ackResolve) {
+            const r = this.ackResolve;
+            this.ackResolve = null;
+            this.ackId = -1;
+            r(b.toString("utf8", i, e));
+          }
+        } else if (c1 === 0x35 /* 5: BINARY_EVENT header, counted with its attachment */) {
+          // nothing
+        } else if (c1 === 0x30 /* 0: CONNECT */ && this.state === 2) {
+          this.state = 3;
+          const r = this.onReady;
+          this.onReady = this.onFail = null;
+          r(this);
+        } else if (c1 === 0x34 /* 4: CONNECT_ERROR */) {
+          this.fail(new Error(`connect_error: ${b.toString("utf8", s, e)}`));
+        }
+      } else if (c0 === 0x32 /* 2: engine.io ping */) {
+        this.sock.write(PONG_3());
+      } else if (c0 === 0x30 /* 0: engine.io open */ && this.state === 1) {
+        this.state = 2;
+        this.send("40");
+      } else if (c0 === 0x31 /* 1: engine.io close */) {
+        this.fail(new Error("engine.io close"));
+      }
+    } else if (op === 2) {
+      this.bins++;
+      stats.delivered++;
+    } else if (op === 9) {
+      this.sock.write(clientFrame(10, b.subarray(s, e)));
+    } else if (op === 8) {
+      this.fail(new Error("websocket close from server"));
+      this.sock.end();
+    }
+  }
+}
+
+async function connectMany(n, concurrency, into) {
+  let started = 0;
+  const worker = async () => {
+    while (started < n) {
+      started++;
+      const c = new Conn();
+      await withTimeout(c.open(opts.port), 30, "connect");
+      into.push(c);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+}
+
+function payloadJson(bytes) {
+  // A ~`bytes`-byte JSON object, like a small chat message.
+  const base = { id: 123456, user: "bench-user", room: "all", ts: 1700000000000, text: "" };
+  const fixed = JSON.stringify(base).length;
+  base.text = "x".repeat(Math.max(0, bytes - fixed));
+  return JSON.stringify(base);
+}
+
+function perClient(conns, field) {
+  let min = Infinity;
+  let max = 0;
+  for (const c of conns) {
+    const v = c[field];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+function resetCounts(conns) {
+  for (const c of conns) c.msgs = c.bins = 0;
+  stats.delivered = 0;
+}
+
+// ---------------------------------------------------------------- scenarios
+
+// Connects `n` clients; RSS is sampled after a small warm group and after all,
+// once idle, so the per-client figure excludes one-time costs.
+async function connectClients(n, result) {
+  const conns = [];
+  const warm = Math.min(50, Math.max(1, Math.floor(n / 10)));
+  const phase = new Phase();
+  await connectMany(warm, opts.connectConcurrency, conns);
+  await sleep(300);
+  const rssA = serverRss();
+  await connectMany(n - warm, opts.connectConcurrency, conns);
+  const end = now();
+  const p = await phase.stop(end, 0);
+  await sleep(opts.settle);
+  const rssB = serverRss();
+  result.connect = { clients: n, ...p, connects_per_s: n / p.wall_s };
+  result.memory = {
+    clients: n,
+    rss_before: rssA,
+    rss_after: rssB,
+    rss_per_client: (rssB - rssA) / (n - warm),
+  };
+  log(`${n} clients connected in ${p.wall_s.toFixed(2)}s, RSS ${(rssB / 1e6).toFixed(1)} MB`);
+  return conns;
+}
+
+async function burst(conns, n, json, binary, result, key) {
+  const sender = conns[0];
+  resetCounts(conns);
+  const expected = conns.length * n;
+  const phase = new Phase();
+  const args = binary ? `["bcast",${n},{"_placeholder":true,"num":0}]` : `["bcast",${n},${json}]`;
+  const ack = sender.emitWithAck(args, binary);
+  const tDone = await waitDelivered(expected, opts.timeout);
+  await withTimeout(ack, opts.timeout, "bcast ack");
+  const p = await phase.stop(tDone);
+  const field = binary ? "bins" : "msgs";
+  const pc = perClient(conns, field);
+  const r = {
+    clients: conns.length,
+    n,
+    delivered: stats.delivered,
+    complete: pc.min === n && pc.max === n,
+    ...p,
+    msgs_per_s: expected / p.wall_s,
+    cpu_us_per_msg: p.server_cpu_us / expected,
+  };
+  if (binary) r.mb_per_s = (expected * binary.length) / p.wall_s / 1e6;
+  if (key) result[key] = r;
+  return r;
+}
+
+async function singles(conns, rounds, json, result) {
+  const sender = conns[0];
+  const n = conns.length;
+  resetCounts(conns);
+  const lat = [];
+  const phase = new Phase();
+  const deadline = now() + opts.timeout;
+  let done = 0;
+  let tEnd = now();
+  for (let i = 0; i < rounds && now() < deadline; i++) {
+    const t0 = now();
+    const ack = sender.emitWithAck(`["bcast",1,${json}]`);
+    tEnd = await waitDelivered(n * (i + 1), opts.timeout);
+    await withTimeout(ack, opts.timeout, "bcast ack");
+    lat.push(now() - t0);
+    done++;
+  }
+  const p = await phase.stop(tEnd);
+  const delivered = n * done;
+  const pc = perClient(conns, "msgs");
+  lat.sort((a, b) => a - b);
+  result.single = {
+    clients: n,
+    rounds: done,
+    delivered,
+    complete: pc.min === done && pc.max === done,
+    ...p,
+    msgs_per_s: delivered / p.wall_s,
+    cpu_us_per_msg: p.server_cpu_us / delivered,
+    round_p50_ms: lat[Math.floor(lat.length / 2)] * 1e3,
+  };
+}
+
+async function scenarioFanout(result) {
+  const conns = await connectClients(opts.clients, result);
+  const json = payloadJson(opts.payloadBytes);
+  result.payload_bytes = json.length;
+  if (opts.warmup) await burst(conns, opts.warmup, json, null, result, "warmup");
+  if (opts.burst) {
+    await burst(conns, opts.burst, json, null, result, "burst");
+    log(`burst: ${Math.round(result.burst.msgs_per_s)} msgs/s, ${result.burst.cpu_us_per_msg.toFixed(3)} us/msg`);
+  }
+  if (opts.singles) {
+    await singles(conns, opts.singles, json, result);
+    log(`single: ${Math.round(result.single.msgs_per_s)} msgs/s, ${result.single.cpu_us_per_msg.toFixed(3)} us/msg`);
+  }
+  return conns;
+}
+
+async function scenarioBinary(result) {
+  const conns = await connectClients(opts.clients, result);
+  const bin = crypto.randomBytes(opts.attachmentBytes);
+  result.attachment_bytes = bin.length;
+  if (opts.warmup) await burst(conns, opts.warmup, null, bin, result, "warmup");
+  await burst(conns, opts.burst, null, bin, result, "burst");
+  log(`binary: ${Math.round(result.burst.msgs_per_s)} msgs/s, ${result.burst.mb_per_s.toFixed(0)} MB/s`);
+  return conns;
+}
+
+async function scenarioEcho(result) {
+  const conns = [];
+  await connectMany(opts.clients, opts.connectConcurrency, conns);
+  const json = payloadJson(opts.payloadBytes);
+  result.payload_bytes = json.length;
+  const run = async (count, lat) => {
+    const deadline = now() + opts.timeout;
+    await Promise.all(
+      conns.map(async (c) => {
+        for (let i = 0; i < count && now() < deadline; i++) {
+          const t0 = process.hrtime.bigint();
+          const reply = await c.emitWithAck(`["echo",${json}]`);
+          if (lat) lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          if (i === 0 && reply !== `[${json}]`) throw new Error(`bad echo reply ${reply.slice(0, 80)}`);
+        }
+      })
+    );
+  };
+  // One watchdog per run rather than a timer per round trip.
+  await withTimeout(run(opts.warmup, null), opts.timeout + 30, "echo warm-up");
+  const lat = [];
+  const phase = new Phase();
+  await withTimeout(run(opts.perClient, lat), opts.timeout + 30, "echo");
+  const p = await phase.stop(now());
+  lat.sort((a, b) => a - b);
+  const q = (f) => lat[Math.min(lat.length - 1, Math.floor(lat.length * f))];
+  result.echo = {
+    clients: conns.length,
+    round_trips: lat.length,
+    ...p,
+    rt_per_s: lat.length / p.wall_s,
+    p50_ms: q(0.5),
+    p99_ms: q(0.99),
+    cpu_us_per_rt: p.server_cpu_us / lat.length,
+  };
+  log(`echo: ${Math.round(result.echo.rt_per_s)} rt/s p50 ${q(0.5).toFixed(3)} ms p99 ${q(0.99).toFixed(3)} ms`);
+  return conns;
+}
+
+async function scenarioConnect(result) {
+  // Warm-up: a few connects so one-time costs stay out of the figure.
+  const warm = [];
+  await connectMany(Math.min(50, opts.total), opts.concurrency, warm);
+  for (const c of warm) c.close();
+  await sleep(500);
+  let started = 0;
+  let done = 0;
+  let tEnd = now();
+  const deadline = now() + opts.timeout;
+  const phase = new Phase();
+  const worker = async () => {
+    while (started < opts.total && now() < deadline) {
+      started++;
+      const c = new Conn();
+      await withTimeout(c.open(opts.port), 30, "connect");
+      done++;
+      tEnd = now();
+      c.close();
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  // Settle so the server's work on the last closes is counted too.
+  const p = await phase.stop(tEnd, 500);
+  result.connect_rate = {
+    concurrency: opts.concurrency,
+    connects: done,
+    ...p,
+    connects_per_s: done / p.wall_s,
+    cpu_us_per_connect: p.server_cpu_us / done,
+  };
+  log(`connect: ${Math.round(result.connect_rate.connects_per_s)} /s, ${Math.round(result.connect_rate.cpu_us_per_connect)} us cpu each`);
+  return [];
+}
+
+async function main() {
+  const result = { scenario: opts.scenario, options: opts, ok: true };
+  let conns = [];
+  const hardStop = setTimeout(() => {
+    console.log(JSON.stringify({ ...result, ok: false, error: "loadgen hard timeout" }));
+    process.exit(1);
+  }, (opts.timeout * 4 + 120) * 1000);
+  try {
+    const fn = { fanout: scenarioFanout, binary: scenarioBinary, echo: scenarioEcho, connect: scenarioConnect }[
+      opts.scenario
+    ];
+    if (!fn) throw new Error(`unknown scenario ${opts.scenario}`);
+    conns = await fn(result);
+    result.unexpected_closes = stats.unexpectedCloses || 0;
+  } catch (err) {
+    result.ok = false;
+    result.error = String(err && err.message ? err.message : err);
+    log("error:", result.error);
+  }
+  result.server_rss_end = serverRss();
+  for (const c of conns) c.close();
+  clearTimeout(hardStop);
+  console.log(JSON.stringify(result));
+  setTimeout(() => process.exit(result.ok ? 0 : 1), 200);
+}
+
+main();

@@ -1,0 +1,51 @@
+"""fastsio running the benchmark app (compiled, or pure with FASTSIO_NO_EXTENSIONS=1).
+
+    python fastsio_app.py --port 3000
+
+On connection: join room "all". Event bcast(n, payload): emit "msg" with
+payload to room "all" n times, then ack. Event echo(x): ack x.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# Run from the checkout without installing: the repository root holds the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import fastsio  # noqa: E402
+
+io = fastsio.Server()
+
+
+@io.on("connection")
+def on_connection(socket: "fastsio.Socket") -> None:
+    socket.join("all")
+
+    @socket.on("bcast")
+    def bcast(n: int, payload: object) -> None:
+        room = io.to("all")
+        for _ in range(n):
+            room.emit("msg", payload)
+        return None
+
+    @socket.on("echo")
+    def echo(data: object) -> object:
+        return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    print(f"READY fastsio {fastsio.__version__} implementation={fastsio.IMPLEMENTATION} "
+          f"on {args.host}:{args.port}", flush=True)
+    io.run(port=args.port, host=args.host)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    main()
