@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import operator
 import re
+import sys
 from typing import Any, Union
 
 import orjson
@@ -74,6 +75,7 @@ _DIGITS = re.compile("[0-9]*")
 _loads = orjson.loads
 _dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
+_JSONEncodeError = orjson.JSONEncodeError
 
 Frame = Union[str, bytes]
 
@@ -98,7 +100,10 @@ class Packet:
     def __init__(self, type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> None:
         if not isinstance(nsp, str):
             raise TypeError(f"Expected str, got {nsp.__class__.__name__}")
-        self.type = operator.index(type)
+        t = operator.index(type)
+        if not -(2**31) <= t < 2**31:  # the compiled twin keeps it in a C int
+            raise OverflowError("value too large to convert to int")
+        self.type = t
         self.nsp = nsp
         self.data = data
         self.id = id
@@ -212,7 +217,7 @@ def _deconstruct(obj: Any, buffers: list[bytes]) -> Any:
     return root
 
 
-def _text(type: int, attachments: int, nsp: str, id: int | None, data: Any) -> str:
+def _text(type: int, attachments: int, nsp: str, id: int | None, data: Any, js: bytes | None = None) -> str:
     parts = [str(type)]
     if attachments:
         parts.append(f"{attachments}-")
@@ -221,7 +226,9 @@ def _text(type: int, attachments: int, nsp: str, id: int | None, data: Any) -> s
         parts.append(",")
     if id is not None:
         parts.append(str(id))
-    if data is not None:
+    if js is not None:
+        parts.append(js.decode())
+    elif data is not None:
         parts.append(_dumps(data).decode())
     return "".join(parts)
 
@@ -252,9 +259,17 @@ def encode(type: int, nsp: str = "/", data: Any = None, id: int | None = None) -
         ['2/admin,12["hello",1]']
     """
     t = _check_header(type, nsp, id)
+    js = None
     if EVENT <= t <= ACK or t >= BINARY_EVENT:
         is_event = t == EVENT or t == BINARY_EVENT
-        if data is not None and _has_binary(data):
+        if data is not None:
+            # orjson refuses every buffer, so data it serialises holds none:
+            # the Python-level walk is left for the rare failure.
+            try:
+                js = _dumps(data)
+            except _JSONEncodeError:
+                pass
+        if js is None and data is not None and _has_binary(data):
             buffers: list[bytes] = []
             data = _deconstruct(data, buffers)
             t = BINARY_EVENT if is_event else BINARY_ACK
@@ -262,7 +277,7 @@ def encode(type: int, nsp: str = "/", data: Any = None, id: int | None = None) -
             frames.extend(buffers)
             return frames
         t = EVENT if is_event else ACK
-    return [_text(t, 0, nsp, id, data)]
+    return [_text(t, 0, nsp, id, data, js)]
 
 
 def encode_event(nsp: str, event: str, args: tuple[Any, ...] | list[Any], id: int | None = None) -> list[Frame]:
@@ -354,6 +369,13 @@ def _find_placeholders(data: Any, n: int) -> list[tuple[Any, Any, int]]:
     return locs
 
 
+def _ssize(value: Any) -> int:
+    v = operator.index(value)
+    if not -sys.maxsize - 1 <= v <= sys.maxsize:  # the compiled twin keeps a Py_ssize_t
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return v
+
+
 class Decoder:
     """Incremental Socket.IO packet decoder with binary reassembly.
 
@@ -372,8 +394,8 @@ class Decoder:
     __slots__ = ("_max_attachments", "_max_depth", "_pending", "_expected", "_buffers", "_locs")
 
     def __init__(self, max_attachments: int = 10, max_depth: int = 100) -> None:
-        self._max_attachments = operator.index(max_attachments)
-        self._max_depth = operator.index(max_depth)
+        self._max_attachments = _ssize(max_attachments)
+        self._max_depth = _ssize(max_depth)
         self._pending: Packet | None = None
         self._expected = 0
         self._buffers: list[bytes] = []

@@ -7,6 +7,8 @@ and messages.
 import enum
 from typing import Any, Final, Union
 
+from typing_extensions import disjoint_base
+
 __all__ = [
     "PacketType",
     "CONNECT",
@@ -44,6 +46,7 @@ BINARY_ACK: Final[PacketType]
 RESERVED_EVENTS: Final[frozenset[str]]
 MAX_SAFE_INTEGER: Final[int]
 
+@disjoint_base
 class Packet:
     """One Socket.IO packet; ``data`` is ``None`` when there is no payload."""
 
@@ -52,7 +55,7 @@ class Packet:
     data: Any
     id: int | None
     def __init__(self, type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
 
 def encode(type: int, nsp: str = "/", data: Any = None, id: int | None = None) -> list[Union[str, bytes]]:
@@ -63,6 +66,7 @@ def encode_event(
 ) -> list[Union[str, bytes]]:
     """Same as ``encode(EVENT, nsp, [event, *args], id)``; the broadcast hot path."""
 
+@disjoint_base
 class Decoder:
     """Incremental decoder: ``feed`` text packets and their binary attachments."""
 

@@ -29,6 +29,7 @@ from cpython.unicode cimport (
     PyUnicode_1BYTE_DATA,
     PyUnicode_Check,
     PyUnicode_CheckExact,
+    PyUnicode_Count,
     PyUnicode_DATA,
     PyUnicode_FindChar,
     PyUnicode_GET_LENGTH,
@@ -37,12 +38,30 @@ from cpython.unicode cimport (
     PyUnicode_READ,
     PyUnicode_Substring,
 )
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     bint PyMemoryView_Check(object o)
+    # Borrowed-pointer forms of the type checks, for the binary walk.
+    PyObject* c_none "Py_None"
+    bint c_str_exact "PyUnicode_CheckExact" (PyObject* o)
+    bint c_long_exact "PyLong_CheckExact" (PyObject* o)
+    bint c_float_exact "PyFloat_CheckExact" (PyObject* o)
+    bint c_bool "PyBool_Check" (PyObject* o)
+    bint c_bytes "PyBytes_Check" (PyObject* o)
+    bint c_bytearray "PyByteArray_Check" (PyObject* o)
+    bint c_memview "PyMemoryView_Check" (PyObject* o)
+    bint c_list "PyList_Check" (PyObject* o)
+    bint c_tuple "PyTuple_Check" (PyObject* o)
+    bint c_dict "PyDict_Check" (PyObject* o)
+    Py_ssize_t c_list_size "PyList_GET_SIZE" (PyObject* o)
+    Py_ssize_t c_tuple_size "PyTuple_GET_SIZE" (PyObject* o)
+    PyObject* c_list_item "PyList_GET_ITEM" (PyObject* o, Py_ssize_t i)
+    PyObject* c_tuple_item "PyTuple_GET_ITEM" (PyObject* o, Py_ssize_t i)
+    int c_dict_next "PyDict_Next" (PyObject* d, Py_ssize_t* pos, PyObject** key, PyObject** value)
 
 import operator
 
@@ -90,6 +109,7 @@ cdef object _index = operator.index
 
 
 @cython.freelist(64)
+@cython.auto_pickle(False)
 cdef class Packet:
     """One Socket.IO packet.
 
@@ -153,44 +173,86 @@ cdef inline bint _is_plain_scalar(object o):
     )
 
 
+cdef inline bint _c_is_scalar(PyObject* o) noexcept:
+    return c_str_exact(o) or c_long_exact(o) or o == c_none or c_float_exact(o) or c_bool(o)
+
+
+cdef inline bint _c_is_buffer(PyObject* o) noexcept:
+    return c_bytes(o) or c_bytearray(o) or c_memview(o)
+
+
+cdef inline bint _c_is_container(PyObject* o) noexcept:
+    return c_list(o) or c_tuple(o) or c_dict(o)
+
+
 cdef bint _has_binary(object obj) except -1:
-    cdef list stack
-    cdef object c, v
-    if _is_plain_scalar(obj):
+    # Explicit stack, so arbitrarily deep data cannot exhaust the C stack. It
+    # holds borrowed pointers: the walk runs no Python code (type checks,
+    # GET_ITEM, PyDict_Next only), so nothing can drop a container under it,
+    # and the caller's reference keeps the whole tree alive.
+    cdef PyObject* small[32]
+    cdef PyObject** stack = small
+    cdef PyObject** grown
+    cdef Py_ssize_t cap = 32
+    cdef Py_ssize_t top = 0
+    cdef Py_ssize_t i, n, pos
+    cdef PyObject* c
+    cdef PyObject* v
+    cdef PyObject* key
+    cdef bint found = False
+    if _c_is_scalar(<PyObject*>obj):
         return False
-    if _is_buffer(obj):
+    if _c_is_buffer(<PyObject*>obj):
         return True
-    if not (PyList_Check(obj) or PyTuple_Check(obj) or PyDict_Check(obj)):
+    if not _c_is_container(<PyObject*>obj):
         return False
-    # Explicit stack: arbitrarily deep data must not exhaust the C stack.
-    stack = [obj]
-    while stack:
-        c = stack.pop()
-        if PyDict_Check(c):
-            for v in (<dict>c).values():
-                if _is_plain_scalar(v):
+    stack[0] = <PyObject*>obj
+    top = 1
+    try:
+        while top and not found:
+            top -= 1
+            c = stack[top]
+            pos = 0
+            i = 0
+            if c_dict(c):
+                n = -1
+            elif c_list(c):
+                n = c_list_size(c)
+            else:
+                n = c_tuple_size(c)
+            while True:
+                if n < 0:
+                    if not c_dict_next(c, &pos, &key, &v):
+                        break
+                elif i < n:
+                    # bounds: i < n, the size read just above; no code runs in between
+                    v = c_list_item(c, i) if c_list(c) else c_tuple_item(c, i)
+                    i += 1
+                else:
+                    break
+                if _c_is_scalar(v):
                     continue
-                if _is_buffer(v):
-                    return True
-                if PyList_Check(v) or PyTuple_Check(v) or PyDict_Check(v):
-                    stack.append(v)
-        elif PyList_Check(c):
-            for v in <list>c:
-                if _is_plain_scalar(v):
-                    continue
-                if _is_buffer(v):
-                    return True
-                if PyList_Check(v) or PyTuple_Check(v) or PyDict_Check(v):
-                    stack.append(v)
-        else:
-            for v in <tuple>c:
-                if _is_plain_scalar(v):
-                    continue
-                if _is_buffer(v):
-                    return True
-                if PyList_Check(v) or PyTuple_Check(v) or PyDict_Check(v):
-                    stack.append(v)
-    return False
+                if _c_is_buffer(v):
+                    found = True
+                    break
+                if _c_is_container(v):
+                    if top == cap:
+                        cap *= 2
+                        if stack == small:
+                            grown = <PyObject**>PyMem_Malloc(cap * sizeof(PyObject*))
+                            if grown != NULL:
+                                memcpy(grown, small, top * sizeof(PyObject*))
+                        else:
+                            grown = <PyObject**>PyMem_Realloc(stack, cap * sizeof(PyObject*))
+                        if grown == NULL:
+                            raise MemoryError()
+                        stack = grown
+                    stack[top] = v
+                    top += 1
+    finally:
+        if stack != small:
+            PyMem_Free(stack)
+    return found
 
 
 cdef inline bytes _as_bytes(object o):
@@ -561,6 +623,7 @@ cdef list _find_placeholders(object data, Py_ssize_t n):
     return locs
 
 
+@cython.auto_pickle(False)
 cdef class Decoder:
     """Incremental Socket.IO packet decoder with binary reassembly.
 
@@ -708,8 +771,14 @@ cdef class Decoder:
                 data = _loads(PyUnicode_Substring(s, i, length))
             except _JSONDecodeError:
                 raise ProtocolError("invalid JSON") from None
-            # Depth is at most half the payload length: short payloads skip the scan.
-            if length - i > 2 * self._max_depth and _too_deep(s, i, self._max_depth):
+            # Depth never exceeds half the payload length nor the number of
+            # opening brackets (counted at memchr speed): ordinary packets
+            # skip the scan.
+            if (
+                length - i > 2 * self._max_depth
+                and PyUnicode_Count(s, "[", i, length) + PyUnicode_Count(s, "{", i, length) > self._max_depth
+                and _too_deep(s, i, self._max_depth)
+            ):
                 raise ProtocolError("nesting too deep")
             if not _payload_valid(t, data):
                 raise ProtocolError("invalid payload")

@@ -71,6 +71,24 @@ def test_packet_eq_repr(sio: Any) -> None:
     p.data = {"k": 1}
     p.id = None
     assert p == sio.Packet(2, "/a", {"k": 1})
+    with pytest.raises(TypeError):
+        hash(p)
+
+
+def test_packet_type_argument(sio: Any) -> None:
+    assert sio.Packet(sio.PacketType.ACK).type == 3
+    assert type(sio.Packet(sio.PacketType.ACK).type) is int
+    with pytest.raises(TypeError, match="'float' object cannot be interpreted as an integer"):
+        sio.Packet(1.5)
+    with pytest.raises(OverflowError, match="value too large to convert to int"):
+        sio.Packet(2**40)
+
+
+def test_decoder_options(sio: Any) -> None:
+    with pytest.raises(TypeError):
+        sio.Decoder(max_attachments="1")
+    with pytest.raises(OverflowError):
+        sio.Decoder(max_depth=2**80)
 
 
 # ---------------------------------------------------------------------------
