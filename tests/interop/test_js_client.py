@@ -332,6 +332,7 @@ async def test_disconnect_reasons(sio_server: Any, run_node: Any, wait_until: An
     assert client["leave"] == "io client disconnect"
     assert client["close"] == "io server disconnect"
     assert client["conn_close"] == "transport close"
+    assert client["engine_close"] == "forced close"
     await wait_until(lambda: len(server_reasons) == 5, what="every server-side disconnect")
     assert server_reasons == {
         "kick": "server namespace disconnect",
