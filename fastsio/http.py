@@ -227,7 +227,7 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
-                 "_out", "_out_size", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
+                 "_out", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
                  "_inflater", "_upgrade_tail", "_closing", "_error", "_drain_waiters")
 
     def __init__(self, server: HttpServer) -> None:
@@ -246,7 +246,6 @@ class HttpConnection(asyncio.Protocol):
         self._queue: list[Request] = []
         self._current: Optional[Request] = None
         self._out: list[bytes] = []
-        self._out_size = 0
         self._in_flush = False
         self._paused = False
         self.remote_address = ""
@@ -587,14 +586,12 @@ class HttpConnection(asyncio.Protocol):
         if not self._out:
             self.server.flush_queue().add(self)
         self._out.append(data)
-        self._out_size += len(data)
 
     def _flush(self) -> None:
         out = self._out
         if not out or self.transport is None:
             return
         self._out = []
-        self._out_size = 0
         if self.transport.is_closing():
             return
         self.transport.write(out[0] if len(out) == 1 else b"".join(out))

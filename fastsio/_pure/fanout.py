@@ -60,17 +60,29 @@ def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, vola
     """Hand ``message`` (a prepared engine message) to the connection of each id.
 
     ``sockets`` maps id -> object with a ``_conn`` attribute (the engine
-    socket). Returns how many connections took it; with ``volatile``, a
-    connection that cannot write right now is skipped.
+    socket). A v4 WebSocket connection nobody watches packet by packet
+    (``_ws_writer`` set) gets the shared frame bytes written straight to its
+    HTTP connection; every other one goes through ``send_prepared``. Returns
+    how many connections took it; with ``volatile``, a connection that cannot
+    write right now is skipped.
     """
     count = 0
+    frames = None
     for sid in ids:
         sock = sockets.get(sid)
         if sock is None:
             continue
         conn = sock._conn
-        if volatile and not conn.writable:
-            continue
-        conn.send_prepared(message)
+        writer = conn._ws_writer
+        if writer is not None and conn.protocol == 4:
+            if volatile and not writer.writable:
+                continue
+            if frames is None:
+                frames = message.ws_bytes(4)
+            writer.write(frames)
+        else:
+            if volatile and not conn.writable:
+                continue
+            conn.send_prepared(message)
         count += 1
     return count

@@ -43,17 +43,31 @@ cpdef list target_ids(object rooms_map, object all_ids, object rooms, object exc
 
 
 cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volatile=False) except -1:
-    """Hand ``message`` to the engine connection (``_conn``) of each id; returns how many took it."""
+    """Hand ``message`` to the engine connection (``_conn``) of each id; returns how many took it.
+
+    A v4 WebSocket connection nobody watches packet by packet (``_ws_writer``
+    set) gets the one shared frame ``bytes`` written straight to its HTTP
+    connection; the rest go through ``send_prepared``.
+    """
     cdef Py_ssize_t count = 0
-    cdef object sid, sock, conn
+    cdef object sid, sock, conn, writer
+    cdef object frames = None
     cdef dict d = sockets if type(sockets) is dict else dict(sockets)
     for sid in ids:
         sock = d.get(sid)
         if sock is None:
             continue
         conn = sock._conn
-        if volatile and not conn.writable:
-            continue
-        conn.send_prepared(message)
+        writer = conn._ws_writer
+        if writer is not None and conn.protocol == 4:
+            if volatile and not writer.writable:
+                continue
+            if frames is None:
+                frames = message.ws_bytes(4)
+            writer.write(frames)
+        else:
+            if volatile and not conn.writable:
+                continue
+            conn.send_prepared(message)
         count += 1
     return count

@@ -40,7 +40,10 @@ class EngineSocket(EventEmitter):
 
     __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
                  "upgraded", "write_buffer", "_ping_timer", "_timeout_timer", "_upgrade_timer",
-                 "_probe_transport", "_probed", "remote_address", "__weakref__")
+                 "_probe_transport", "_probed", "remote_address", "_ws_writer", "_watched", "__weakref__")
+
+    #: events whose listeners need every outgoing packet one by one
+    _PACKET_EVENTS = frozenset(("packet_create", "drain"))
 
     def __init__(self, server: "Engine", sid: str, protocol: int, transport: Transport,
                  request: "Request") -> None:
@@ -61,6 +64,36 @@ class EngineSocket(EventEmitter):
         self._upgrade_timer: Optional[asyncio.TimerHandle] = None
         self._probe_transport: Optional[Transport] = None
         self._probed = False
+        # the HttpConnection a prepared broadcast may be written to directly (websocket,
+        # nobody watching outgoing packets), else None; fanout.deliver reads it
+        self._ws_writer: Any = None
+        self._watched = False
+
+    # -- listeners that turn the broadcast fast path off -------------------------------
+
+    def _add(self, event: str, fn: Any, prepend: bool) -> None:
+        super()._add(event, fn, prepend)
+        self._refresh_writer()
+
+    def off(self, event: str, listener: Any) -> "EngineSocket":
+        super().off(event, listener)
+        self._refresh_writer()
+        return self
+
+    def remove_all_listeners(self, event: Optional[str] = None) -> "EngineSocket":
+        super().remove_all_listeners(event)
+        self._refresh_writer()
+        return self
+
+    def _refresh_writer(self) -> None:
+        lst = self._listeners
+        self._watched = lst is not None and any(lst.get(e) for e in self._PACKET_EVENTS)
+        t = self.transport
+        if (self.ready_state == "open" and not self._watched and t.name == "websocket"
+                and not self.write_buffer):
+            self._ws_writer = t.conn  # type: ignore[attr-defined]
+        else:
+            self._ws_writer = None
 
     # -- opening ------------------------------------------------------------------
 
@@ -79,6 +112,7 @@ class EngineSocket(EventEmitter):
         if srv.initial_packet is not None:
             self._send_packet(MESSAGE, srv.initial_packet)
         self.emit("open")
+        self._refresh_writer()
         if self.protocol == 4:
             self._schedule_ping()
         else:
@@ -182,6 +216,7 @@ class EngineSocket(EventEmitter):
             old.close()
             self.emit("upgrade", transport)
             self._flush()
+            self._refresh_writer()
         else:
             self._end_probe()
             transport.close()
@@ -216,10 +251,10 @@ class EngineSocket(EventEmitter):
         if self.ready_state != "open":
             return
         t = self.transport
-        if not self.write_buffer and t.name == "websocket" and self._listeners is None:
+        if not self.write_buffer and t.name == "websocket" and not self._watched:
             t.send_raw_ws(message.ws_bytes(self.protocol))
             return
-        if self._listeners is not None and "packet_create" in self._listeners:
+        if self._watched:
             for ptype, data in message.packets:
                 self.emit("packet_create", {"type": ptype, "data": data})
         self.write_buffer.extend(message.packets)
@@ -270,6 +305,7 @@ class EngineSocket(EventEmitter):
         if self.ready_state == "closed":
             return
         self.ready_state = "closed"
+        self._ws_writer = None
         for timer in (self._ping_timer, self._timeout_timer):
             if timer is not None:
                 timer.cancel()

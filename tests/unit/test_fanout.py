@@ -28,6 +28,9 @@ def test_except_rooms_and_sender(impl: Any) -> None:
 
 
 class Conn:
+    _ws_writer = None
+    protocol = 4
+
     def __init__(self, writable: bool) -> None:
         self.writable = writable
         self.got: list[Any] = []
@@ -78,3 +81,35 @@ def test_pure_equals_speedups(rooms_map: dict[str, set[str]], rooms: list[str], 
     if os.environ.get("FASTSIO_NO_EXTENSIONS", "") in ("", "0"):
         from fastsio._speedups import fanout as fast
         assert fast.target_ids(rooms_map, all_ids, rooms, except_rooms, except_ids) == got
+
+
+class Writer:
+    def __init__(self, writable: bool = True) -> None:
+        self.writable = writable
+        self.out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+
+class Prepared:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def ws_bytes(self, protocol: int) -> bytes:
+        self.calls += 1
+        return b"frames-v%d" % protocol
+
+
+def test_deliver_writes_shared_frames_to_websocket_writers(impl: Any) -> None:
+    socks = {"1": Sock(), "2": Sock(), "3": Sock(), "4": Sock()}
+    socks["1"]._conn._ws_writer = Writer()
+    socks["2"]._conn._ws_writer = Writer(writable=False)
+    socks["4"]._conn._ws_writer = Writer()
+    socks["4"]._conn.protocol = 3  # v3 frames differ: the slow path frames them
+    msg = Prepared()
+    assert impl("fanout").deliver(socks, ["1", "2", "3", "4"], msg, True) == 3
+    assert msg.calls == 1
+    assert socks["1"]._conn._ws_writer.out == [b"frames-v4"]
+    assert socks["2"]._conn._ws_writer.out == []
+    assert socks["3"]._conn.got == [msg] and socks["4"]._conn.got == [msg]
