@@ -42,9 +42,9 @@ fi
 export FASTSIO_PYTHON="$ROOT/.venv/bin/python"
 
 if [[ "$MICRO" == 1 ]]; then
-    cd "$ROOT"
+    mkdir -p "$BENCH/out"; cd "$ROOT"
     exec "$FASTSIO_PYTHON" -m pytest bench/micro -p no:cacheprovider -o testpaths=bench/micro \
-        --benchmark-columns=median,iqr,ops,rounds --benchmark-sort=fullname ${ARGS[@]+"${ARGS[@]}"}
+        --benchmark-columns=median,iqr,ops,rounds --benchmark-sort=fullname --benchmark-json="$BENCH/out/micro.json" ${ARGS[@]+"${ARGS[@]}"}
 fi
 
 # Node: socket.io and ws from the lock file.
