@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 Rooms = Union[str, Iterable[str]]
 NamespaceMatcher = Union[str, "re.Pattern[str]", Callable[..., Any]]
 
+_warned_missing_bundle = False
 _STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 _CLIENT_FILES = frozenset(
     (
@@ -256,6 +257,12 @@ class Server:
             with open(file, "rb") as f:
                 body = f.read()
         except OSError:
+            global _warned_missing_bundle
+            if not _warned_missing_bundle:
+                _warned_missing_bundle = True
+                logger.warning(
+                    "client bundle %s is not installed: copy socket.io-client's dist/ files into %s "
+                    "(bash ci/setup.sh does it from npm), or serve it yourself", name, _STATIC_DIR)
             return None
         etag = '"' + str(int(os.path.getmtime(file))) + "-" + str(len(body)) + '"'
         inm = request.headers.get("if-none-match")
