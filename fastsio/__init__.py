@@ -30,6 +30,9 @@ from .adapter import Adapter, BroadcastOptions, InMemoryAdapter, SessionAwareAda
 # Engine.IO server
 from .engineio import Engine
 
+# ASGI integration (Node's attachApp)
+from .asgi import ASGIApp
+
 # Event emitter base
 from .emitter import EventEmitter
 
@@ -60,6 +63,7 @@ __all__ = [
     "SessionAwareAdapter",
     "BroadcastOptions",
     "Engine",
+    "ASGIApp",
     "EventEmitter",
     "FastsioError",
     "ProtocolError",

@@ -1,0 +1,295 @@
+"""Mount a fastsio Server in any ASGI server or framework (the Python twin of Node's ``attachApp``).
+
+The built-in uvloop/httptools server is the fast path; under ASGI the ASGI
+server owns the sockets and does its own WebSocket framing, so each ASGI
+connection gets a small bridge object that speaks the same interface the
+engine uses for its own connections (``respond``, ``accept_websocket``,
+``write``, ``ws_close``...). Frames the engine prepared for a broadcast are
+parsed back into messages for the ASGI ``send``: correct, not fast.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Optional
+
+from ._impl import ws_frames
+from .http import Request, WebSocketHandler
+
+__all__ = ["ASGIApp"]
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def _request_from_scope(scope: Scope, body: bytes, upgrade: bool) -> Request:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = headers[name] + ", " + value if name in headers else value
+    qs = scope.get("query_string", b"").decode("latin-1")
+    url = scope.get("raw_path", scope["path"].encode()).decode("latin-1") if scope.get("raw_path") else scope["path"]
+    if qs:
+        url = url + "?" + qs
+    client = scope.get("client") or ("", 0)
+    method = "GET" if scope["type"] == "websocket" else scope.get("method", "GET")
+    return Request(method, url, headers, body, client[0] if client else "",
+                   scope.get("scheme") in ("https", "wss"), scope.get("http_version", "1.1"), True, upgrade)
+
+
+class _HttpBridge:
+    """One ASGI HTTP request, answered by the engine through ``respond``."""
+
+    __slots__ = ("_current", "_done")
+
+    def __init__(self, req: Request) -> None:
+        self._current: Optional[Request] = req
+        self._done: asyncio.Future[tuple[int, list[tuple[str, str]], bytes]] = \
+            asyncio.get_running_loop().create_future()
+
+    @property
+    def writable(self) -> bool:
+        return True
+
+    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes = b"", close: bool = False) -> None:
+        self._current = None
+        if not self._done.done():
+            self._done.set_result((status, headers, body))
+
+    def reject_upgrade(self, status: int, message: str) -> None:
+        self.respond(status, [("Content-Type", "text/html")], message.encode())
+
+
+class _WebSocketBridge:
+    """One ASGI WebSocket; engine writes (prepared frames) are parsed back into messages."""
+
+    __slots__ = ("_current", "_send", "_queue", "_handler", "_parser", "_state", "_writer", "max_message_size")
+
+    def __init__(self, req: Request, send: Send) -> None:
+        self._current: Optional[Request] = req
+        self._send = send
+        self._queue: asyncio.Queue[Optional[dict[str, Any]]] = asyncio.Queue()
+        self._handler: Optional[WebSocketHandler] = None
+        self._parser = ws_frames.FrameParser(1 << 62, client_side=True, max_fragments=1 << 30)
+        self._state = "connecting"
+        self._writer: Optional[asyncio.Task[None]] = None
+        self.max_message_size = 1_000_000
+
+    @property
+    def writable(self) -> bool:
+        return self._state == "open"
+
+    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes = b"", close: bool = False) -> None:
+        self.reject_upgrade(status, body.decode("utf-8", "replace"))
+
+    def reject_upgrade(self, status: int, message: str) -> None:
+        self._current = None
+        self._state = "closed"
+        self._queue.put_nowait({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        self._queue.put_nowait(None)
+
+    def accept_websocket(self, handler: WebSocketHandler, *, max_message_size: int,
+                         per_message_deflate: bool = False, extra_headers: Optional[list[tuple[str, str]]] = None,
+                         max_fragments: int = 1000) -> bool:
+        self._current = None
+        self._handler = handler
+        self.max_message_size = max_message_size
+        self._state = "open"
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers or ()]
+        self._queue.put_nowait({"type": "websocket.accept", "headers": headers})
+        return True
+
+    def write(self, data: bytes) -> None:
+        if self._state != "open":
+            return
+        for opcode, payload, _ in self._parser.feed(data):
+            if opcode == ws_frames.OP_TEXT:
+                self._queue.put_nowait({"type": "websocket.send", "text": payload})
+            elif opcode == ws_frames.OP_BINARY:
+                self._queue.put_nowait({"type": "websocket.send", "bytes": payload})
+            elif opcode == ws_frames.OP_CLOSE:
+                code, reason = ws_frames.parse_close(payload)
+                self._close(1000 if code == 1005 else code, reason)
+
+    def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close") -> None:
+        if self._state != "open":
+            return
+        self._close(code, reason)
+        self._report_close(close_reason)
+
+    def _close(self, code: int, reason: str) -> None:
+        self._state = "closed"
+        self._queue.put_nowait({"type": "websocket.close", "code": code, "reason": reason})
+        self._queue.put_nowait(None)
+
+    def _report_close(self, reason: str) -> None:
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            handler.on_ws_close(reason)
+
+    async def pump_out(self) -> None:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            try:
+                await self._send(event)
+            except Exception:
+                self._state = "closed"
+                self._report_close("transport error")
+                return
+
+    def on_receive(self, event: dict[str, Any]) -> bool:
+        """Handle one ASGI event; False once the socket is gone."""
+        kind = event["type"]
+        if kind == "websocket.receive":
+            handler = self._handler
+            if handler is None or self._state != "open":
+                return True
+            data = event.get("text")
+            if data is None:
+                data = event.get("bytes") or b""
+            if len(data) > self.max_message_size:
+                self.ws_close(1009, "message too big", "transport error")
+                return True
+            handler.on_ws_message(data)
+            return True
+        if kind == "websocket.disconnect":
+            self._state = "closed"
+            self._report_close("transport close")
+            self._queue.put_nowait(None)
+            return False
+        return True
+
+
+class ASGIApp:
+    """An ASGI application serving a :class:`fastsio.Server`.
+
+    Args:
+        io: the Socket.IO server (or a standalone ``fastsio.Engine``).
+        other_app: an ASGI app for every request outside the Socket.IO path
+            (FastAPI, Starlette...); without it those get 404.
+
+    Example:
+        >>> io = fastsio.Server(cors={"origin": "*"})
+        >>> app = fastsio.ASGIApp(io, other_app=fastapi_app)
+        >>> # uvicorn module:app
+    """
+
+    def __init__(self, io: Any, other_app: Optional[Callable[..., Awaitable[None]]] = None) -> None:
+        self.io = io
+        self.other_app = other_app
+
+    @property
+    def engine(self) -> Any:
+        return self.io.engine if hasattr(self.io, "sockets") and hasattr(self.io, "of") else self.io
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        engine = self.engine
+        path = scope.get("path", "")
+        if path not in engine._paths and not self._is_client_file(path):
+            if self.other_app is not None:
+                await self.other_app(scope, receive, send)
+                return
+            if kind == "http":
+                await _send_response(send, 404, [("Content-Type", "text/plain")], b"Not Found")
+            else:
+                await send({"type": "websocket.close", "code": 1000})
+            return
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+
+    def _is_client_file(self, path: str) -> bool:
+        return path.startswith(self.engine._path.rstrip("/") + "/socket.io.")
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.other_app is not None:
+            await self.other_app(scope, receive, send)
+            return
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif event["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        engine = self.engine
+        limit = engine.max_http_buffer_size
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return
+            body = event.get("body", b"")
+            size += len(body)
+            if size > limit:
+                engine._on_oversize(scope.get("path", "") + "?" + scope.get("query_string", b"").decode("latin-1"))
+                await _send_response(send, 413, [("Content-Type", "text/plain")], b"Payload Too Large")
+                return
+            chunks.append(body)
+            if not event.get("more_body"):
+                break
+        req = _request_from_scope(scope, b"".join(chunks), False)
+        bridge = _HttpBridge(req)
+        req.connection = bridge  # type: ignore[assignment]
+        engine.handle_request(req)
+        # a long poll waits here; if the client goes away the poll is aborted
+        disconnect = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await asyncio.wait([bridge._done, disconnect], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnect.cancel()
+        if not bridge._done.done():
+            bridge._current = None
+            if req._on_abort is not None:
+                req._on_abort()
+            return
+        status, headers, body = bridge._done.result()
+        await _send_response(send, status, headers, body)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        req = _request_from_scope(scope, b"", True)
+        bridge = _WebSocketBridge(req, send)
+        req.connection = bridge  # type: ignore[assignment]
+        self.engine.handle_request(req)
+        writer = asyncio.ensure_future(bridge.pump_out())
+        try:
+            while bridge._state != "closed":
+                event = await receive()
+                if not bridge.on_receive(event):
+                    break
+            await writer
+        finally:
+            if not writer.done():
+                writer.cancel()
+            bridge._report_close("transport close")
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return
+
+
+async def _send_response(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
