@@ -227,7 +227,7 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
-                 "_out", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
+                 "_out", "_flushq", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
                  "_inflater", "_upgrade_tail", "_closing", "_error", "_drain_waiters")
 
     def __init__(self, server: HttpServer) -> None:
@@ -246,6 +246,7 @@ class HttpConnection(asyncio.Protocol):
         self._queue: list[Request] = []
         self._current: Optional[Request] = None
         self._out: list[bytes] = []
+        self._flushq: Optional[_FlushQueue] = None
         self._in_flush = False
         self._paused = False
         self.remote_address = ""
@@ -264,6 +265,7 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if peer else ""
         self.parser = httptools.HttpRequestParser(self)
+        self._flushq = self.server.flush_queue()
         self.server.connections.add(self)
         self._arm(self.server.header_timeout)
 
@@ -578,9 +580,12 @@ class HttpConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         """Queue ``data``; it leaves in one write with the rest of this iteration's output."""
-        if self.state == _H_CLOSED and not self._closing:
+        if self.state == _H_CLOSED:
             return
-        self._write(data)
+        out = self._out
+        if not out:
+            self._flushq.add(self)  # type: ignore[union-attr]
+        out.append(data)
 
     def _write(self, data: bytes) -> None:
         if not self._out:
@@ -589,13 +594,15 @@ class HttpConnection(asyncio.Protocol):
 
     def _flush(self) -> None:
         out = self._out
-        if not out or self.transport is None:
+        transport = self.transport
+        if not out or transport is None:
             return
         self._out = []
-        if self.transport.is_closing():
+        if transport.is_closing():
             return
-        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-        if self.transport.get_write_buffer_size() > self.server.max_write_buffer:
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        # the kernel buffer is full only once pause_writing was called: then bound what we hold
+        if self._paused and transport.get_write_buffer_size() > self.server.max_write_buffer:
             # a reader this slow would make us buffer without bound: drop it
             logger.info("closing slow consumer %s", self.remote_address)
             self.abort()

@@ -74,7 +74,7 @@ def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, vola
             continue
         conn = sock._conn
         writer = conn._ws_writer
-        if writer is not None and conn.protocol == 4:
+        if writer is not None:
             if volatile and not writer.writable:
                 continue
             if frames is None:

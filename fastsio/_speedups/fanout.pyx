@@ -59,7 +59,7 @@ cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volati
             continue
         conn = sock._conn
         writer = conn._ws_writer
-        if writer is not None and conn.protocol == 4:
+        if writer is not None:
             if volatile and not writer.writable:
                 continue
             if frames is None:

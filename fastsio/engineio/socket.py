@@ -90,7 +90,7 @@ class EngineSocket(EventEmitter):
         self._watched = lst is not None and any(lst.get(e) for e in self._PACKET_EVENTS)
         t = self.transport
         if (self.ready_state == "open" and not self._watched and t.name == "websocket"
-                and not self.write_buffer):
+                and not self.write_buffer and self.protocol == 4):
             self._ws_writer = t.conn  # type: ignore[attr-defined]
         else:
             self._ws_writer = None
