@@ -27,9 +27,11 @@ __all__ = [
     "HOST",
     "EngineFixture",
     "HttpResponse",
+    "build_request",
     "RawConn",
     "RawWebSocket",
     "Witness",
+    "close_all",
     "free_port",
     "http_request",
     "polling_handshake",
@@ -104,7 +106,9 @@ class RawConn:
     @classmethod
     async def connect(cls, port: int, host: str = HOST) -> "RawConn":
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
-        return cls(reader, writer)
+        conn = cls(reader, writer)
+        _OPEN.add(conn)
+        return conn
 
     async def send(self, data: bytes) -> None:
         """Write ``data`` as is (one write call)."""
@@ -191,11 +195,21 @@ class RawConn:
         return await self.read_response(timeout)
 
     async def close(self) -> None:
+        _OPEN.discard(self)
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 2)
         except (Exception, asyncio.TimeoutError):
             pass
+
+
+_OPEN: set[RawConn] = set()
+
+
+async def close_all() -> None:
+    """Close every RawConn a test left open (fixtures call this on teardown)."""
+    for conn in list(_OPEN):
+        await conn.close()
 
 
 def build_request(method: str, target: str, headers: Optional[dict[str, str]] = None,
@@ -435,6 +449,7 @@ class EngineFixture:
         return w
 
     async def stop(self) -> None:
+        await close_all()
         await asyncio.wait_for(self.engine.close(), 10)
 
 
