@@ -19,7 +19,20 @@ ensure_redis() {
     command -v redis-server >/dev/null
 }
 
+# Installs Debian's Chromium when it is missing: the demo page is tested in a
+# real headless browser (tests/interop/test_demo_browser.py).
+ensure_chromium() {
+    if ! command -v chromium >/dev/null; then
+        echo "[test] installing chromium from Debian" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq chromium >/dev/null
+    fi
+    command -v chromium >/dev/null
+}
+
 bash "$ROOT/ci/setup.sh"
+ensure_chromium
 
 PY="$ROOT/.venv/bin/python"
 WORK="$ROOT/tests/.work"
