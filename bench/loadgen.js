@@ -40,6 +40,9 @@ const opts = {
   connectConcurrency: 100,
   clkTck: 100,
   timeout: 120, // seconds, per phase
+  maxSeconds: 15, // a burst or singles loop predicted to take longer is cut to fit
+  minSeconds: 1, // bursts are repeated until the phase lasts this long...
+  maxBursts: 10, // ...up to this many
   settle: 1000, // ms of idle before the idle-RSS sample
 };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -443,23 +446,32 @@ async function connectClients(n, result) {
   return conns;
 }
 
-async function burst(conns, n, json, binary, result, key) {
+// Sends bcast(n) and waits for every delivery and the ack; repeats (up to
+// --max-bursts) until the phase has lasted --min-seconds, so that fast servers
+// are measured over more than a few CPU-time ticks.
+async function burst(conns, n, json, binary, result, key, repeat = true) {
   const sender = conns[0];
   resetCounts(conns);
-  const expected = conns.length * n;
-  const phase = new Phase();
   const args = binary ? `["bcast",${n},{"_placeholder":true,"num":0}]` : `["bcast",${n},${json}]`;
-  const ack = sender.emitWithAck(args, binary);
-  const tDone = await waitDelivered(expected, opts.timeout);
-  await withTimeout(ack, opts.timeout, "bcast ack");
+  const phase = new Phase();
+  let bursts = 0;
+  let tDone = now();
+  do {
+    const ack = sender.emitWithAck(args, binary);
+    tDone = await waitDelivered(conns.length * n * (bursts + 1), opts.timeout);
+    await withTimeout(ack, opts.timeout, "bcast ack");
+    bursts++;
+  } while (repeat && bursts < opts.maxBursts && tDone - phase.t0 < opts.minSeconds);
+  const expected = conns.length * n * bursts;
   const p = await phase.stop(tDone);
   const field = binary ? "bins" : "msgs";
   const pc = perClient(conns, field);
   const r = {
     clients: conns.length,
     n,
+    bursts,
     delivered: stats.delivered,
-    complete: pc.min === n && pc.max === n,
+    complete: pc.min === n * bursts && pc.max === n * bursts && stats.delivered === expected,
     ...p,
     msgs_per_s: expected / p.wall_s,
     cpu_us_per_msg: p.server_cpu_us / expected,
@@ -475,7 +487,7 @@ async function singles(conns, rounds, json, result) {
   resetCounts(conns);
   const lat = [];
   const phase = new Phase();
-  const deadline = now() + opts.timeout;
+  const deadline = now() + (opts.maxSeconds || opts.timeout);
   let done = 0;
   let tEnd = now();
   for (let i = 0; i < rounds && now() < deadline; i++) {
@@ -493,6 +505,7 @@ async function singles(conns, rounds, json, result) {
   result.single = {
     clients: n,
     rounds: done,
+    requested_rounds: rounds,
     delivered,
     complete: pc.min === done && pc.max === done,
     ...p,
@@ -502,13 +515,25 @@ async function singles(conns, rounds, json, result) {
   };
 }
 
+// The burst size to use: the requested one, or fewer broadcasts when the
+// warm-up rate says the burst would take over --max-seconds (slow servers at
+// many clients), so that a run stays bounded in time.
+function burstSize(result, requested, clients) {
+  const rate = result.warmup && result.warmup.msgs_per_s;
+  if (!opts.maxSeconds || !rate) return requested;
+  const fit = Math.floor((opts.maxSeconds * rate) / clients);
+  return Math.max(1, Math.min(requested, fit));
+}
+
 async function scenarioFanout(result) {
   const conns = await connectClients(opts.clients, result);
   const json = payloadJson(opts.payloadBytes);
   result.payload_bytes = json.length;
-  if (opts.warmup) await burst(conns, opts.warmup, json, null, result, "warmup");
+  if (opts.warmup) await burst(conns, opts.warmup, json, null, result, "warmup", false);
   if (opts.burst) {
-    await burst(conns, opts.burst, json, null, result, "burst");
+    const n = burstSize(result, opts.burst, conns.length);
+    await burst(conns, n, json, null, result, "burst");
+    result.burst.requested_n = opts.burst;
     log(`burst: ${Math.round(result.burst.msgs_per_s)} msgs/s, ${result.burst.cpu_us_per_msg.toFixed(3)} us/msg`);
   }
   if (opts.singles) {
@@ -522,8 +547,10 @@ async function scenarioBinary(result) {
   const conns = await connectClients(opts.clients, result);
   const bin = crypto.randomBytes(opts.attachmentBytes);
   result.attachment_bytes = bin.length;
-  if (opts.warmup) await burst(conns, opts.warmup, null, bin, result, "warmup");
-  await burst(conns, opts.burst, null, bin, result, "burst");
+  if (opts.warmup) await burst(conns, opts.warmup, null, bin, result, "warmup", false);
+  const n = burstSize(result, opts.burst, conns.length);
+  await burst(conns, n, null, bin, result, "burst");
+  result.burst.requested_n = opts.burst;
   log(`binary: ${Math.round(result.burst.msgs_per_s)} msgs/s, ${result.burst.mb_per_s.toFixed(0)} MB/s`);
   return conns;
 }
