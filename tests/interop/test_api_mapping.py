@@ -643,3 +643,42 @@ async def test_engine_handle_upgrade_from_own_http_server(free_port: int, client
     finally:
         await asyncio.wait_for(io.close(), WAIT)
         await asyncio.wait_for(http.close(), WAIT)
+
+
+async def test_socket_local_flag(sio_server: Any, clients: Any, wait_until: Any) -> None:
+    """``socket.local``: like ``socket.broadcast`` (the sender is left out), this server only."""
+    io, port = await sio_server()
+    sockets: list[fastsio.Socket] = []
+    io.on("connection", sockets.append)
+    inbox = []
+    for _ in range(2):
+        c = clients()
+        inbox.append(collect(c, "m"))
+        await connect(c, port)
+    await wait_until(lambda: len(sockets) == 2, what="2 sockets")
+    sender = sockets[0]
+    op = sender.local
+    assert op.flags.get("local") is True and op.except_rooms == {sender.id}
+    op.emit("m", "local")
+    await wait_until(lambda: any(inbox), what="local emit")
+    await asyncio.sleep(0.05)
+    assert sorted(map(len, inbox)) == [0, 1]
+    assert [("local",)] in inbox
+
+
+@pytest.mark.xfail(strict=True, reason="EventEmitter.listeners() returns the once() wrapper, not the listener (Node unwraps)")
+async def test_once_listener_is_listed_unwrapped(sio_server: Any, clients: Any, wait_until: Any) -> None:
+    """Node's ``emitter.listeners(ev)`` returns the functions given to ``once``
+    (``rawListeners`` returns the wrappers)."""
+    io, port = await sio_server()
+    sockets: list[fastsio.Socket] = []
+    io.on("connection", sockets.append)
+    c = clients()
+    await connect(c, port)
+    await wait_until(lambda: len(sockets) == 1, what="socket")
+
+    def handler(x: Any) -> None:
+        pass
+
+    sockets[0].once("e", handler)
+    assert sockets[0].listeners("e") == [handler]
