@@ -228,7 +228,7 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
                  "_out", "_flushq", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
-                 "_inflater", "_upgrade_tail", "_closing", "_error", "_drain_waiters")
+                 "_inflater", "_upgrade_tail", "_closing", "_error", "_dispatching", "_drain_waiters")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -256,6 +256,7 @@ class HttpConnection(asyncio.Protocol):
         self._upgrade_tail = b""
         self._closing = False
         self._error: Optional[int] = None
+        self._dispatching = False
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -314,7 +315,15 @@ class HttpConnection(asyncio.Protocol):
             # the bytes after the upgrade request are WebSocket frames, not HTTP
             self.transport.pause_reading()  # type: ignore[union-attr]
         except (httptools.HttpParserError, ValueError):
-            self._fail(self._error or 400)
+            if self._error is None:
+                self._error = 400
+            if self._queue or self._current is not None:
+                # answer the good requests parsed before the bad one first, as Node does
+                self.transport.pause_reading()  # type: ignore[union-attr]
+                self.state = _H_HANDLING
+                self._next_request()
+            else:
+                self._fail(self._error)
             return
         if self._current is None and self._queue:
             self._next_request()
@@ -403,20 +412,33 @@ class HttpConnection(asyncio.Protocol):
     # -- request dispatch ------------------------------------------------
 
     def _next_request(self) -> None:
-        while self._current is None and self._queue and not self._closing and self.state != _H_CLOSED:
-            req = self._queue.pop(0)
-            self._current = req
-            try:
-                self.server.handler(req)
-            except Exception:
-                logger.exception("request handler failed")
-                if self._current is req:
-                    self.respond(500, [], b"", close=True)
-        if self._current is None and not self._queue and self.state == _H_HANDLING:
-            self.state = _H_IDLE
-            self._arm(self.server.keep_alive_timeout)
-            if not self._closing and self.transport is not None:
-                self.transport.resume_reading()
+        if self._dispatching:
+            # respond() called from inside a handler: the loop below picks up the next
+            # request, so 200 pipelined requests do not nest 200 calls deep
+            return
+        self._dispatching = True
+        try:
+            while self._current is None and self._queue and not self._closing and self.state != _H_CLOSED:
+                req = self._queue.pop(0)
+                self._current = req
+                try:
+                    self.server.handler(req)
+                except Exception:
+                    logger.exception("request handler failed")
+                    if self._current is req:
+                        self.respond(500, [], b"", close=True)
+        finally:
+            self._dispatching = False
+        if self._current is None and not self._queue:
+            if self._error is not None and self.state != _H_CLOSED and not self._closing:
+                # a malformed request behind good ones: answered once those are
+                self._fail(self._error)
+                return
+            if self.state == _H_HANDLING:
+                self.state = _H_IDLE
+                self._arm(self.server.keep_alive_timeout)
+                if not self._closing and self.transport is not None:
+                    self.transport.resume_reading()
 
     def respond(self, status: int, headers: list[tuple[str, str]], body: bytes = b"",
                 close: bool = False) -> None:
@@ -512,10 +534,14 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.resume_reading()
         if tail:
-            self._ws_data(tail)
+            # frames sent right behind the upgrade request: fed once the caller has set up
+            # the session this connection belongs to
+            self.loop.call_soon(self._ws_data, tail)  # type: ignore[union-attr]
         return True
 
     def _ws_data(self, data: bytes) -> None:
+        if self.state != _H_WS:
+            return
         try:
             messages = self.ws_parser.feed(data)
         except WebSocketError as exc:

@@ -25,7 +25,7 @@ class PollingTransport(Transport):
     ``writable`` is True exactly while a GET is waiting for packets.
     """
 
-    __slots__ = ("engine", "_get", "_should_close", "supports_binary")
+    __slots__ = ("engine", "_get", "_should_close", "_close_reason", "supports_binary")
 
     name = "polling"
 
@@ -34,6 +34,7 @@ class PollingTransport(Transport):
         self.engine = engine
         self._get: Optional["Request"] = None
         self._should_close = False
+        self._close_reason = "forced close"
         # v3 clients that cannot take binary payloads ask with b64=1
         self.supports_binary = protocol == 3 and "b64" not in request.query
 
@@ -62,7 +63,12 @@ class PollingTransport(Transport):
             self._respond_packets([(CLOSE, "")])
             return
         if self._should_close:
-            self._respond_packets([(CLOSE, "")])
+            # a close decided while no GET was pending: buffered packets, then the close packet
+            packets = sock.write_buffer + [(CLOSE, "")]
+            sock.write_buffer = []
+            self._respond_packets(packets)
+            self.closed = True
+            sock._on_close(self._close_reason)
             return
         if sock.upgrading and sock._probed:
             self.send([(NOOP, "")])

@@ -331,9 +331,28 @@ class Engine(EventEmitter):
             self._abort(req, UNSUPPORTED_PROTOCOL_VERSION, {"protocol": eio})
             return
         try:
-            sid = str(self.generate_id(req))
+            sid = self.generate_id(req)
         except Exception:
             logger.exception("generate_id failed")
+            self._abort(req, BAD_REQUEST, {"name": "ID_GENERATION_ERROR"})
+            return
+        if inspect.isawaitable(sid):
+            self._spawn(self._await_id(req, transport, protocol, sid))
+            return
+        self._open_session(req, transport, protocol, str(sid))
+
+    async def _await_id(self, req: Request, transport: str, protocol: int, pending: Awaitable[Any]) -> None:
+        try:
+            sid = await pending
+        except Exception:
+            logger.exception("generate_id failed")
+            self._abort(req, BAD_REQUEST, {"name": "ID_GENERATION_ERROR"})
+            return
+        self._open_session(req, transport, protocol, str(sid))
+
+    def _open_session(self, req: Request, transport: str, protocol: int, sid: str) -> None:
+        if sid in self.clients:
+            logger.error("generate_id returned a session id in use")
             self._abort(req, BAD_REQUEST, {"name": "ID_GENERATION_ERROR"})
             return
         if transport == "polling":
@@ -341,6 +360,8 @@ class Engine(EventEmitter):
             sock = EngineSocket(self, sid, protocol, t, req)
             self.clients[sid] = sock
             req._handshake_sid = sid
+            # open (and initial_packet) are buffered first, so the handshake GET carries both
+            sock._open()
             t.on_request(req)
         else:
             t = WebSocketTransport(protocol, self.max_http_buffer_size)
@@ -354,7 +375,7 @@ class Engine(EventEmitter):
             t.attach(conn)
             sock = EngineSocket(self, sid, protocol, t, req)
             self.clients[sid] = sock
-        sock._open()
+            sock._open()
         self.emit("connection", sock)
 
     def _upgrade(self, req: Request, sock: EngineSocket) -> None:

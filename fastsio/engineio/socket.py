@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)
 
+#: seconds a closing polling session waits for the GET that takes its close packet
+CLOSE_TIMEOUT = 30.0
+
 
 class EngineSocket(EventEmitter):
     """An Engine.IO connection (Node's engine.io ``Socket``).
@@ -156,6 +159,9 @@ class EngineSocket(EventEmitter):
             self.emit("packet", {"type": ptype, "data": data})
         if ptype == MESSAGE:
             self.emit("message", data)
+        elif (ptype == PING and self.protocol == 4) or (ptype == PONG and self.protocol == 3):
+            # as Node: a heartbeat in the wrong direction is a broken client
+            self._on_close("transport error", "invalid heartbeat direction")
         elif ptype == PONG and self.protocol == 4:
             if self._timeout_timer is not None:
                 self._timeout_timer.cancel()
@@ -283,11 +289,25 @@ class EngineSocket(EventEmitter):
     # -- closing ---------------------------------------------------------------------------------
 
     def close(self, discard: bool = False, reason: str = "forced close") -> None:
-        """Close the session; pending packets are flushed first when the transport allows."""
+        """Close the session; buffered packets and the close packet go out first when they can.
+
+        On polling with no GET pending the session waits (up to ``CLOSE_TIMEOUT``
+        seconds) for the client's next GET, which carries the buffered packets
+        and the close packet, as Node does.
+        """
         if self.ready_state != "open":
             return
         self.ready_state = "closing"
         t = self.transport
+        if not discard and t.name == "polling" and not t.writable:
+            t._should_close = True  # type: ignore[attr-defined]
+            t._close_reason = reason  # type: ignore[attr-defined]
+            for timer in (self._ping_timer, self._timeout_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._ping_timer = None
+            self._timeout_timer = self._loop().call_later(CLOSE_TIMEOUT, self._on_close, reason)
+            return
         if self.write_buffer and t.writable:
             buf = self.write_buffer
             self.write_buffer = []
