@@ -230,6 +230,9 @@ PARSE_ERRORS: list[tuple[str, list[Union[str, bytes]]]] = [
     ("reserved-connect", ['42["connect"]']),
     ("reserved-disconnect", ['42["disconnect"]']),
     ("reserved-disconnecting", ['42["disconnecting"]']),
+    ("reserved-connect_error", ['42["connect_error"]']),
+    ("reserved-newListener", ['42["newListener","ev"]']),
+    ("reserved-removeListener", ['42["removeListener","ev"]']),
     ("name-object", ["42[{}]"]),
     ("name-null", ["42[null]"]),
     ("name-array", ['42[["ev"]]']),
@@ -315,6 +318,50 @@ async def test_error_event_without_listener_does_not_crash(free_port: int) -> No
     finally:
         await close_all()
         await asyncio.wait_for(io.close(), 10)
+
+
+# -- edge values that are valid ---------------------------------------------------------------------
+
+
+async def test_largest_ack_id_is_answered(live: Live) -> None:
+    c = await SioRaw.connected(live.port)
+    await c.send('429007199254740991["ev","x"]')
+    await c.recv_until('439007199254740991["ok"]')
+    assert live.ev_calls == [(c.sid, ("x",))]
+
+
+async def test_ack_id_with_leading_zeros(live: Live) -> None:
+    # socket.io-parser reads the id with Number("0012") == 12.
+    c = await SioRaw.connected(live.port)
+    await c.send('420012["ev"]')
+    await c.recv_until('4312["ok"]')
+    await c.send('420["ev"]')
+    await c.recv_until('430["ok"]')
+
+
+async def test_numeric_event_name_reaches_its_listener(live: Live) -> None:
+    # socket.io-parser accepts a number as the event name, and Node's
+    # EventEmitter keys listeners by property name, so socket.on("7") gets
+    # '42[7,"x"]' (and its ack).
+    got: list[Any] = []
+    anys: list[Any] = []
+
+    def on_connection(socket: Any) -> None:
+        socket.on("7", lambda *a: got.append(a) or "seven")
+        socket.on_any(lambda *a: anys.append(a))
+
+    live.io.on("connection", on_connection)
+    c = await SioRaw.connected(live.port)
+    await c.send('425[7,"x"]')
+    try:
+        seen = await c.recv_until('435["seven"]', timeout=3)
+    except asyncio.TimeoutError:
+        seen = None
+    assert got == [("x",)], "socket.on('7') was not called for 42[7,\"x\"]"
+    assert anys == [(7, "x")]
+    assert seen is not None, "no ack 435[\"seven\"]"
+    # The connection stays usable.
+    await Witness(c).check()
 
 
 # -- namespaces and out-of-order packets ------------------------------------------------------------
@@ -504,6 +551,9 @@ async def test_flood_of_events_to_coroutine_handler(free_port: int) -> None:
                 break
             await asyncio.sleep(0.02)
         assert len(asyncio.all_tasks()) <= baseline + 10
+        # Nothing is kept for them either.
+        from fastsio import socket as socket_module
+        assert len(socket_module._background) <= 10
         await witness.check()
     finally:
         gate.set()
