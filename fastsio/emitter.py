@@ -116,7 +116,8 @@ class EventEmitter:
         """A copy of the listeners of ``event``."""
         if self._listeners is None:
             return []
-        return list(self._listeners.get(event, ()))
+        # a once() wrapper is listed as the function the caller gave, as Node does
+        return [getattr(fn, "__wrapped__", fn) for fn in self._listeners.get(event, ())]
 
     def listener_count(self, event: str) -> int:
         """How many listeners ``event`` has."""

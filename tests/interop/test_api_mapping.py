@@ -666,7 +666,6 @@ async def test_socket_local_flag(sio_server: Any, clients: Any, wait_until: Any)
     assert [("local",)] in inbox
 
 
-@pytest.mark.xfail(strict=True, reason="EventEmitter.listeners() returns the once() wrapper, not the listener (Node unwraps)")
 async def test_once_listener_is_listed_unwrapped(sio_server: Any, clients: Any, wait_until: Any) -> None:
     """Node's ``emitter.listeners(ev)`` returns the functions given to ``once``
     (``rawListeners`` returns the wrappers)."""

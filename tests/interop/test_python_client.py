@@ -516,10 +516,15 @@ async def test_connect_timeout_closes_idle_connection(sio_server: Any) -> None:
             assert resp.status == 200
             body = await resp.text()
         assert body.startswith("0{")
+        sid = body[body.index('"sid":"') + 7:].split('"', 1)[0]
         for _ in range(300):
-            if io.engine.clients_count == 0:
+            if io.engine.clients[sid].ready_state != "open":
                 break
             await asyncio.sleep(0.02)
+        # as Node: the closed polling session hands its close packet to the next GET
+        async with http.get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling&sid={sid}") as resp:
+            assert resp.status == 200
+            assert (await resp.text()).split("\x1e")[-1] == "1"
         assert io.engine.clients_count == 0
 
 
