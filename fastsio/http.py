@@ -29,7 +29,7 @@ import httptools
 from ._impl import ws_frames
 from .exceptions import WebSocketError
 
-__all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT"]
+__all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT", "deflate_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
                  "_out", "_flushq", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
-                 "_inflater", "_upgrade_tail", "_closing", "_error", "_dispatching", "_drain_waiters")
+                 "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching", "_drain_waiters")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -253,6 +253,8 @@ class HttpConnection(asyncio.Protocol):
         self.ws_parser: Any = None
         self.ws_handler: Optional[WebSocketHandler] = None
         self._inflater: Any = None
+        #: permessage-deflate was negotiated on this WebSocket
+        self.deflate = False
         self._upgrade_tail = b""
         self._closing = False
         self._error: Optional[int] = None
@@ -512,11 +514,12 @@ class HttpConnection(asyncio.Protocol):
         lines = ["HTTP/1.1 101 Switching Protocols\r\n", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
                  f"Sec-WebSocket-Accept: {accept}\r\n"]
         deflate = False
-        if per_message_deflate and "permessage-deflate" in req.headers.get("sec-websocket-extensions", ""):
-            # server_no_context_takeover makes every compressed message independent of the
-            # connection, so a broadcast compresses once and shares the frame
-            deflate = True
-            lines.append("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n")
+        if per_message_deflate:
+            answer = _negotiate_deflate(req.headers.get("sec-websocket-extensions", ""))
+            if answer is not None:
+                deflate = True
+                lines.append(f"Sec-WebSocket-Extensions: {answer}\r\n")
+        self.deflate = deflate
         for k, v in extra_headers or ():
             lines.append(f"{k}: {v}\r\n")
         lines.append("\r\n")
@@ -677,6 +680,51 @@ class HttpConnection(asyncio.Protocol):
             self._fail(408)
         elif self.state == _H_IDLE:
             self._close_after_flush()
+
+
+def _negotiate_deflate(header: str) -> Optional[str]:
+    """The permessage-deflate answer to a client's offers, or None to decline (RFC 7692).
+
+    The server always asks for ``server_no_context_takeover``: every message it
+    compresses is then independent of the connection, so a broadcast is
+    compressed once and the same frame goes to every client. Only a 15-bit
+    window is used, so an offer limiting the server's window below that is
+    declined.
+    """
+    for offer in header.split(","):
+        parts = [p.strip() for p in offer.split(";")]
+        if parts[0].lower() != "permessage-deflate":
+            continue
+        params: dict[str, str] = {}
+        ok = True
+        for part in parts[1:]:
+            name, _, value = part.partition("=")
+            name = name.strip().lower()
+            value = value.strip().strip('"')
+            if name in params or name not in ("server_no_context_takeover", "client_no_context_takeover",
+                                                "server_max_window_bits", "client_max_window_bits"):
+                ok = False
+                break
+            params[name] = value
+        if not ok:
+            continue
+        if "server_max_window_bits" in params and params["server_max_window_bits"] != "15":
+            continue
+        answer = "permessage-deflate; server_no_context_takeover"
+        if "server_max_window_bits" in params:
+            answer += "; server_max_window_bits=15"
+        return answer
+    return None
+
+
+_DEFLATE_TEMPLATE = zlib.compressobj(6, zlib.DEFLATED, -15)
+
+
+def deflate_message(data: bytes) -> bytes:
+    """One message compressed on its own (no context takeover), without the 00 00 ff ff tail."""
+    c = _DEFLATE_TEMPLATE.copy()
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if out.endswith(b"\x00\x00\xff\xff") else out
 
 
 def _valid_ws_request(req: Request) -> bool:

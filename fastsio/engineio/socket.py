@@ -93,7 +93,7 @@ class EngineSocket(EventEmitter):
         self._watched = lst is not None and any(lst.get(e) for e in self._PACKET_EVENTS)
         t = self.transport
         if (self.ready_state == "open" and not self._watched and t.name == "websocket"
-                and not self.write_buffer and self.protocol == 4):
+                and not self.write_buffer and self.protocol == 4 and not t.deflate):  # type: ignore[attr-defined]
             self._ws_writer = t.conn  # type: ignore[attr-defined]
         else:
             self._ws_writer = None
@@ -258,7 +258,7 @@ class EngineSocket(EventEmitter):
             return
         t = self.transport
         if not self.write_buffer and t.name == "websocket" and not self._watched:
-            t.send_raw_ws(message.ws_bytes(self.protocol))
+            t.send_prepared(message)  # type: ignore[attr-defined]
             return
         if self._watched:
             for ptype, data in message.packets:

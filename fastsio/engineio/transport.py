@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from .._impl import eio_codec, ws_frames
+from ..http import deflate_message
 
 if TYPE_CHECKING:
     from .socket import EngineSocket
@@ -24,21 +25,22 @@ class PreparedMessage:
     """One Engine.IO message (a Socket.IO packet and its attachments), framed lazily, once.
 
     A broadcast builds one of these and hands it to every target: WebSocket
-    clients of each protocol version get the same ``bytes`` object, polling
-    clients the same packet tuples.
+    clients of each protocol version (and each compression setting) get the
+    same ``bytes`` object, polling clients the same packet tuples.
 
     Args:
         parts: the text part, then the binary attachments, as ``sio_codec.encode`` returns them.
     """
 
-    __slots__ = ("parts", "packets", "_ws4", "_ws3", "_ws4_deflate")
+    __slots__ = ("parts", "packets", "_ws4", "_ws3", "_ws4z", "_ws3z")
 
     def __init__(self, parts: Sequence[Union[str, bytes]]) -> None:
         self.parts = parts
         self.packets: list[Packet] = [(MESSAGE, p) for p in parts]
         self._ws4: Optional[bytes] = None
         self._ws3: Optional[bytes] = None
-        self._ws4_deflate: Optional[bytes] = None
+        self._ws4z: Optional[bytes] = None
+        self._ws3z: Optional[bytes] = None
 
     def ws_bytes(self, protocol: int) -> bytes:
         """Every part as WebSocket frames, concatenated (one write per target)."""
@@ -50,16 +52,32 @@ class PreparedMessage:
             self._ws3 = frame_packets(self.packets, True)
         return self._ws3
 
+    def ws_bytes_deflate(self, protocol: int) -> bytes:
+        """Like ``ws_bytes``, for connections that negotiated permessage-deflate."""
+        if protocol == 4:
+            if self._ws4z is None:
+                self._ws4z = frame_packets(self.packets, False, True)
+            return self._ws4z
+        if self._ws3z is None:
+            self._ws3z = frame_packets(self.packets, True, True)
+        return self._ws3z
 
-def frame_packets(packets: Sequence[Packet], eio3: bool) -> bytes:
+
+#: messages shorter than this are sent uncompressed (Node's ws uses the same threshold)
+DEFLATE_THRESHOLD = 1024
+
+
+def frame_packets(packets: Sequence[Packet], eio3: bool, deflate: bool = False) -> bytes:
     """Engine.IO packets -> server-to-client WebSocket frames, joined."""
     frames = []
     for ptype, data in packets:
         content = eio_codec.encode_ws(ptype, data, eio3)
-        if isinstance(content, str):
-            frames.append(ws_frames.build_frame(1, content))
+        opcode = 1 if isinstance(content, str) else 2
+        if deflate and len(content) >= DEFLATE_THRESHOLD:
+            raw = content.encode("utf-8") if isinstance(content, str) else content
+            frames.append(ws_frames.build_frame(opcode, deflate_message(raw), rsv1=True))
         else:
-            frames.append(ws_frames.build_frame(2, content))
+            frames.append(ws_frames.build_frame(opcode, content))
     return frames[0] if len(frames) == 1 else b"".join(frames)
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Union
 from .._impl import eio_codec
 from ..exceptions import ProtocolError
 from ..http import WebSocketHandler
-from .transport import Packet, Transport, frame_packets
+from .transport import Packet, PreparedMessage, Transport, frame_packets
 
 if TYPE_CHECKING:
     from ..http import HttpConnection
@@ -17,7 +17,7 @@ __all__ = ["WebSocketTransport"]
 class WebSocketTransport(Transport, WebSocketHandler):
     """Engine.IO over one WebSocket; always writable (the kernel buffer is bounded below it)."""
 
-    __slots__ = ("conn", "max_message_size")
+    __slots__ = ("conn", "max_message_size", "deflate")
 
     name = "websocket"
 
@@ -26,9 +26,11 @@ class WebSocketTransport(Transport, WebSocketHandler):
         self.conn: "HttpConnection | None" = None
         self.max_message_size = max_message_size
         self.writable = True
+        self.deflate = False
 
     def attach(self, conn: "HttpConnection") -> None:
         self.conn = conn
+        self.deflate = bool(getattr(conn, "deflate", False))
 
     def can_write_now(self) -> bool:
         return self.conn is not None and self.conn.writable
@@ -61,7 +63,14 @@ class WebSocketTransport(Transport, WebSocketHandler):
 
     def send(self, packets: list[Packet]) -> None:
         if self.conn is not None:
-            self.conn.write(frame_packets(packets, self.protocol == 3))
+            self.conn.write(frame_packets(packets, self.protocol == 3, self.deflate))
+
+    def send_prepared(self, message: PreparedMessage) -> None:
+        if self.conn is not None:
+            if self.deflate:
+                self.conn.write(message.ws_bytes_deflate(self.protocol))
+            else:
+                self.conn.write(message.ws_bytes(self.protocol))
 
     def send_raw_ws(self, data: bytes) -> None:
         if self.conn is not None:
