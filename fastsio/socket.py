@@ -585,7 +585,7 @@ class Socket(EventEmitter):
             self._onclose("client namespace disconnect")
 
     def _onevent(self, data: list[Any], ack_id: Optional[int]) -> None:
-        if not data or not isinstance(data[0], str):
+        if not data or not (isinstance(data[0], str) or _is_number(data[0])):
             logger.debug("ignoring event without a name: %r", data)
             return
         if data[0] in RESERVED_EVENTS:
@@ -612,7 +612,8 @@ class Socket(EventEmitter):
     def _dispatch(self, data: list[Any], ack_id: Optional[int]) -> None:
         if not self.connected or self._listeners is None:
             return
-        listeners = self._listeners.get(data[0])
+        name = data[0]
+        listeners = self._listeners.get(name if isinstance(name, str) else _js_number_key(name))
         if not listeners:
             return
         args = data[1:]
@@ -774,3 +775,18 @@ class Socket(EventEmitter):
 def _log_task_error(task: "asyncio.Future[Any]") -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("handler failed", exc_info=task.exception())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _js_number_key(value: Any) -> str:
+    """The listener key Node uses for a numeric event name: JavaScript's String(number)."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        return repr(value)
+    return str(value)
