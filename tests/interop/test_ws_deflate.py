@@ -1,0 +1,72 @@
+"""Outgoing permessage-deflate: large messages leave compressed, one shared frame per broadcast."""
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any
+
+import aiohttp
+import orjson
+
+import fastsio
+
+from raw import ws_open
+
+
+async def test_large_broadcast_compressed_once_and_readable(free_port: int) -> None:
+    io = fastsio.Server(per_message_deflate=True)
+    joined = asyncio.Event()
+    count = 0
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        nonlocal count
+        socket.join("all")
+        count += 1
+        if count == 2:
+            joined.set()
+
+    await io.listen(free_port, host="127.0.0.1")
+    big = "x" * 5000
+    try:
+        # one peer that really inflates (aiohttp), one raw peer that looks at the frame bits
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"ws://127.0.0.1:{free_port}/socket.io/?EIO=4&transport=websocket",
+                                       compress=15)
+            assert (await ws.receive()).data.startswith("0{")
+            await ws.send_str("40")
+            assert (await ws.receive()).data.startswith("40{")
+            raw = await ws_open(free_port, "/socket.io/?EIO=4&transport=websocket",
+                                extra={"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"})
+            assert "server_no_context_takeover" in (raw.response.header("sec-websocket-extensions") or "")
+            await raw.recv_frame()  # open packet
+            await raw.send_text("40")
+            await raw.recv_frame()  # 40{sid}
+            await asyncio.wait_for(joined.wait(), 5)
+            io.to("all").emit("big", big)
+            io.to("all").emit("small", 1)
+            got = (await ws.receive()).data
+            assert orjson.loads(got[2:]) == ["big", big]
+            assert (await ws.receive()).data == '42["small",1]'
+            opcode, payload, compressed = await raw.recv_frame()
+            assert opcode == 1 and compressed
+            text = zlib.decompress(payload + b"\x00\x00\xff\xff", -15).decode()
+            assert orjson.loads(text[2:]) == ["big", big]
+            opcode, payload, compressed = await raw.recv_frame()
+            assert (opcode, payload, compressed) == (1, '42["small",1]', False)
+            await ws.close()
+            await raw.close()
+    finally:
+        await io.close()
+
+
+async def test_offer_limiting_server_window_is_declined(free_port: int) -> None:
+    io = fastsio.Server(per_message_deflate=True)
+    await io.listen(free_port, host="127.0.0.1")
+    try:
+        raw = await ws_open(free_port, "/socket.io/?EIO=4&transport=websocket",
+                            extra={"Sec-WebSocket-Extensions": "permessage-deflate; server_max_window_bits=10"})
+        assert raw.response.header("sec-websocket-extensions") is None
+        await raw.close()
+    finally:
+        await io.close()
