@@ -249,7 +249,8 @@ class ASGIApp:
         # a long poll waits here; if the client goes away the poll is aborted
         disconnect = asyncio.ensure_future(_wait_disconnect(receive))
         try:
-            await asyncio.wait([bridge._done, disconnect], return_when=asyncio.FIRST_COMPLETED)
+            waiters: set["asyncio.Future[Any]"] = {bridge._done, disconnect}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             disconnect.cancel()
         if not bridge._done.done():

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union, overload
 
 __all__ = ["EventEmitter"]
 
 logger = logging.getLogger(__name__)
 
 Listener = Callable[..., Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 _background_tasks: set["asyncio.Task[Any]"] = set()
 
@@ -49,7 +50,13 @@ class EventEmitter:
     def __init__(self) -> None:
         self._listeners: Optional[dict[str, list[Listener]]] = None
 
-    def on(self, event: str, listener: Optional[Listener] = None) -> Union["EventEmitter", Callable[[Listener], Listener]]:
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, listener: Listener) -> "EventEmitter": ...
+
+    def on(self, event: str, listener: Optional[Listener] = None) -> Union["EventEmitter", Callable[[F], F]]:
         """Add ``listener`` for ``event``; without a listener, return a decorator.
 
         Example:
@@ -57,7 +64,7 @@ class EventEmitter:
             ... def on_connection(sock): ...
         """
         if listener is None:
-            def decorator(fn: Listener) -> Listener:
+            def decorator(fn: F) -> F:
                 self._add(event, fn, False)
                 return fn
             return decorator

@@ -198,7 +198,7 @@ class HttpServer:
 
     @property
     def sockets(self) -> list[Any]:
-        return list(self._server.sockets) if self._server is not None else []
+        return list(getattr(self._server, "sockets", None) or ())
 
     def flush_queue(self) -> _FlushQueue:
         if self._flushq is None:
@@ -578,7 +578,7 @@ class HttpConnection(asyncio.Protocol):
     def _inflate(self, data: bytes, opcode: int) -> "str | bytes":
         limit = self.ws_parser_limit()
         d = self._inflater
-        out = d.decompress(data + b"\x00\x00\xff\xff", limit + 1)
+        out: bytes = d.decompress(data + b"\x00\x00\xff\xff", limit + 1)
         if len(out) > limit or d.unconsumed_tail:
             raise WebSocketError(1009, "message too big")
         if opcode == 1:
@@ -637,7 +637,7 @@ class HttpConnection(asyncio.Protocol):
             self.abort()
             return
         if self._closing:
-            self.transport.close()
+            transport.close()
 
     def _close_after_flush(self) -> None:
         self._closing = True

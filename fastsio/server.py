@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import signal
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, TypeVar, Union, overload
 
 from ._impl import sio_codec
 from .adapter import InMemoryAdapter, SessionAwareAdapter
@@ -25,6 +25,8 @@ from .socket import Socket, _log_task_error, _spawn
 __all__ = ["Server"]
 
 logger = logging.getLogger(__name__)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 Rooms = Union[str, Iterable[str]]
 NamespaceMatcher = Union[str, "re.Pattern[str]", Callable[..., Any]]
@@ -369,6 +371,12 @@ class Server:
 
     # -- event emitter: delegated to the main namespace ---------------------
 
+    @overload
+    def on(self, event: str) -> Callable[[_F], _F]: ...
+
+    @overload
+    def on(self, event: str, listener: Callable[..., Any]) -> "Server": ...
+
     def on(self, event: str, listener: Optional[Callable[..., Any]] = None) -> Any:
         """Listen to ``connection``/``connect``/``new_namespace`` (works as a decorator).
 
@@ -376,8 +384,10 @@ class Server:
             >>> @io.on("connection")
             ... async def on_connection(socket): ...
         """
-        result = self.sockets.on(event, listener)
-        return self if listener is not None else result
+        if listener is None:
+            return self.sockets.on(event)
+        self.sockets.on(event, listener)
+        return self
 
     add_listener = on
 

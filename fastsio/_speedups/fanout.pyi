@@ -1,5 +1,7 @@
 from typing import Any, Collection, Mapping
 
+__all__ = ["target_ids", "deliver"]
+
 def target_ids(
     rooms_map: Mapping[str, Collection[str]],
     all_ids: Collection[str],

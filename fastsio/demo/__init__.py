@@ -41,7 +41,7 @@ def create_server(**options: Any) -> fastsio.Server:
         io.to(room).emit("presence", {"room": room, "count": count})
 
     @io.on("connection")
-    def on_connection(socket: Any) -> None:
+    def on_connection(socket: fastsio.Socket) -> None:
         socket.data["name"] = str(socket.handshake.auth.get("name") or "guest")[:32]
         socket.data["room"] = None
 
