@@ -315,6 +315,8 @@ def machine() -> dict[str, Any]:
     fs = out([FASTSIO_PY, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); import fastsio; print(fastsio.__version__)"])
     d["fastsio"] = fs.splitlines()[-1] if fs else "?"
     d["git"] = out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    if out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "fastsio"]):
+        d["git"] += " + uncommitted changes in fastsio/"
     info["fastsio venv"] = d
     return info
 
@@ -369,7 +371,7 @@ def write_results(results: dict[str, Any], path: Path, quick: bool) -> None:
                     ("delivered msgs/s", ("burst", "msgs_per_s"), "", True),
                     ("server CPU µs/msg", ("burst", "cpu_us_per_msg"), "", False),
                 ],
-                note=f"`bcast({p['burst']}, payload)` ({p['clients'] * p['burst']:,} deliveries), repeated (at most 10 "
+                note=f"`bcast({p['burst']}, payload)` ({p['clients'] * p['burst']:,} deliveries), repeated (at most 25 "
                 "times) until the phase lasts 1 s; time from the first send to the last delivery and ack.",
                 complete=("burst", "complete"),
             )
@@ -484,11 +486,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         log("matplotlib missing: no plot")
         return
     data = results["runs"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.4))
     names = sorted(
         (n for n in data if n.startswith("fanout-")), key=lambda n: results["scenarios"][n]["clients"]
     )
@@ -515,15 +518,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        counts = sorted({results["scenarios"][n]["clients"] for n in names})
+        ax.set_xticks(counts)
+        ax.set_xticklabels([f"{c:,}" for c in counts])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("clients in the room")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    if ax2.get_legend_handles_labels()[0]:
-        ax2.legend(fontsize=7, loc="best")
+    handles, labels = ax2.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7, frameon=False)
     m = results["machine"]
     fig.suptitle(f"Socket.IO fan-out, medians of {results['runs_per_scenario']} runs — {m['cores']} cores {m['cpu']}, {m['date']}", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -535,7 +543,15 @@ def main() -> None:
     ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ",".join(SERVERS))
     ap.add_argument("--scenarios", default=None, help="comma-separated subset of the scenario names")
     ap.add_argument("--out", default=None, help="output directory (default bench/, quick: bench/out/)")
+    ap.add_argument("--from-json", default=None, help="only rewrite RESULTS.md and the plot from a results.json")
     args = ap.parse_args()
+    if args.from_json:
+        src = Path(args.from_json)
+        results = json.loads(src.read_text())
+        suffix = "-quick" if results["quick"] else ""
+        write_results(results, src.parent / f"RESULTS{suffix}.md", results["quick"])
+        plot(results, src.parent / f"fanout{suffix}.png")
+        return
 
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

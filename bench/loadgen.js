@@ -42,7 +42,7 @@ const opts = {
   timeout: 120, // seconds, per phase
   maxSeconds: 15, // a burst or singles loop predicted to take longer is cut to fit
   minSeconds: 1, // bursts are repeated until the phase lasts this long...
-  maxBursts: 10, // ...up to this many
+  maxBursts: 25, // ...up to this many
   settle: 1000, // ms of idle before the idle-RSS sample
 };
 for (let i = 2; i < process.argv.length; i += 2) {
