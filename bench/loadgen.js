@@ -321,20 +321,20 @@ class Conn {
         // A large frame that is only counted: classify it from its first
         // bytes and skip the rest as it arrives instead of buffering it.
         if (plen > 64 && len - start >= 4) {
-          this.onFrame(op, chunk, start, len);
+          this.onFrame(op, chunk, start, len, plen);
           this.skip = end - len;
           pos = len;
         }
         break;
       }
-      this.onFrame(op, chunk, start, end);
+      this.onFrame(op, chunk, start, end, plen);
       pos = end;
     }
     if (pos < len) this.buf = Buffer.from(chunk.subarray(pos));
     checkTarget();
   }
 
-  onFrame(op, b, s, e) {
+  onFrame(op, b, s, e, plen) {
     if (op === 1) {
       const c0 = b[s];
       if (c0 === 0x34 /* 4: socket.io message */) {
@@ -342,6 +342,10 @@ class Conn {
         if (c1 === 0x32 /* 2: EVENT */) {
           this.msgs++;
           stats.delivered++;
+          if (this.capture && e - s === plen) {
+            this.capture = false;
+            this.captured = b.toString("utf8", s, e);
+          }
         } else if (c1 === 0x33 /* 3: ACK */) {
           let id = 0;
           let i = s + 2;
@@ -373,6 +377,7 @@ class Conn {
     } else if (op === 2) {
       this.bins++;
       stats.delivered++;
+      if (plen !== opts.attachmentBytes) stats.badBinary = (stats.badBinary || 0) + 1;
     } else if (op === 9) {
       this.sock.write(clientFrame(10, b.subarray(s, e)));
     } else if (op === 8) {
@@ -393,6 +398,14 @@ async function connectMany(n, concurrency, into) {
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+}
+
+function sameJson(a, b) {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return false;
+  }
 }
 
 function payloadJson(bytes) {
@@ -529,7 +542,14 @@ async function scenarioFanout(result) {
   const conns = await connectClients(opts.clients, result);
   const json = payloadJson(opts.payloadBytes);
   result.payload_bytes = json.length;
+  // The first message one client gets is decoded and compared once, so a
+  // server that counts right but sends the wrong thing cannot pass.
+  conns[conns.length - 1].capture = true;
   if (opts.warmup) await burst(conns, opts.warmup, json, null, result, "warmup", false);
+  const got = conns[conns.length - 1].captured;
+  if (opts.warmup && !sameJson(got && got.slice(2), `["msg",${json}]`)) {
+    throw new Error(`unexpected message: ${String(got).slice(0, 120)}`);
+  }
   if (opts.burst) {
     const n = burstSize(result, opts.burst, conns.length);
     await burst(conns, n, json, null, result, "burst");
@@ -551,6 +571,7 @@ async function scenarioBinary(result) {
   const n = burstSize(result, opts.burst, conns.length);
   await burst(conns, n, null, bin, result, "burst");
   result.burst.requested_n = opts.burst;
+  if (stats.badBinary) throw new Error(`${stats.badBinary} attachments of the wrong size`);
   log(`binary: ${Math.round(result.burst.msgs_per_s)} msgs/s, ${result.burst.mb_per_s.toFixed(0)} MB/s`);
   return conns;
 }
@@ -568,7 +589,7 @@ async function scenarioEcho(result) {
           const t0 = process.hrtime.bigint();
           const reply = await c.emitWithAck(`["echo",${json}]`);
           if (lat) lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-          if (i === 0 && reply !== `[${json}]`) throw new Error(`bad echo reply ${reply.slice(0, 80)}`);
+          if (i === 0 && !sameJson(reply, `[${json}]`)) throw new Error(`bad echo reply ${reply.slice(0, 80)}`);
         }
       })
     );
