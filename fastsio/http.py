@@ -221,6 +221,16 @@ class HttpServer:
 
 _H_IDLE, _H_HEADERS, _H_BODY, _H_HANDLING, _H_WS, _H_CLOSED = range(6)
 
+# Request headers stay with a session (handshake.headers) for its whole life; names,
+# and the values that repeat across clients, are kept once (bounded caches).
+_HEADER_NAMES: dict[bytes, str] = {}
+_SHARED_VALUES: dict[str, str] = {}
+_SHARED_VALUE_HEADERS = frozenset((
+    "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection", "upgrade",
+    "origin", "sec-websocket-version", "sec-websocket-extensions", "cache-control", "pragma", "referer",
+    "sec-fetch-dest", "sec-fetch-mode", "sec-fetch-site",
+))
+
 
 class HttpConnection(asyncio.Protocol):
     """One TCP connection: HTTP/1.1 until upgraded, then WebSocket."""
@@ -360,8 +370,20 @@ class HttpConnection(asyncio.Protocol):
         if self._header_count > self.server.max_headers:
             self._error = 400
             raise ValueError("too many headers")
-        key = name.decode("latin-1").lower()
+        key = _HEADER_NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_HEADER_NAMES) < 512:
+                _HEADER_NAMES[name] = key
         val = value.decode("latin-1")
+        if key in _SHARED_VALUE_HEADERS:
+            # the same few values on every connection (host, user agent...): one string for all
+            shared = _SHARED_VALUES.get(val)
+            if shared is None:
+                if len(_SHARED_VALUES) < 4096:
+                    _SHARED_VALUES[val] = val
+            else:
+                val = shared
         old = self._headers.get(key)
         if old is None:
             self._headers[key] = val
@@ -528,6 +550,11 @@ class HttpConnection(asyncio.Protocol):
         self._queue = []
         self.state = _H_WS
         self._cancel_timer()
+        # the HTTP parser and its buffers are done with: an idle WebSocket keeps only what it uses
+        self.parser = None
+        self._headers = {}
+        self._url = []
+        self._body = []
         self.ws_handler = handler
         self.ws_parser = ws_frames.FrameParser(max_message_size, max_fragments=max_fragments,
                                                allow_rsv1=deflate)

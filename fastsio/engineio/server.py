@@ -21,6 +21,7 @@ import orjson
 
 from ..emitter import EventEmitter
 from ..http import HttpConnection, HttpServer, Request
+from .deadlines import DeadlineWheel
 from .polling import PollingTransport
 from .socket import EngineSocket
 from .transport import TRANSPORTS
@@ -122,6 +123,14 @@ class Engine(EventEmitter):
         self._http: Optional[HttpServer] = None
         self.path = path
         self._pending: set[asyncio.Task[Any]] = set()
+        self._wheel: Optional[DeadlineWheel] = None
+
+    def _deadlines(self) -> DeadlineWheel:
+        """The heartbeat deadlines of every session (made on first use, on the running loop)."""
+        wheel = self._wheel
+        if wheel is None:
+            wheel = self._wheel = DeadlineWheel(asyncio.get_event_loop())
+        return wheel
 
     # -- configuration -----------------------------------------------------------------
 

@@ -23,6 +23,9 @@ OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)
 #: seconds a closing polling session waits for the GET that takes its close packet
 CLOSE_TIMEOUT = 30.0
 
+# what a session's one deadline means
+_NO_DEADLINE, _PING_DUE, _PONG_OVERDUE, _CLOSE_DUE = range(4)
+
 
 class EngineSocket(EventEmitter):
     """An Engine.IO connection (Node's engine.io ``Socket``).
@@ -42,7 +45,7 @@ class EngineSocket(EventEmitter):
     """
 
     __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
-                 "upgraded", "write_buffer", "_ping_timer", "_timeout_timer", "_upgrade_timer",
+                 "upgraded", "write_buffer", "_wheel_key", "_deadline_kind", "_close_reason", "_upgrade_timer",
                  "_probe_transport", "_probed", "remote_address", "_ws_writer", "_watched", "__weakref__")
 
     #: events whose listeners need every outgoing packet one by one
@@ -62,8 +65,11 @@ class EngineSocket(EventEmitter):
         self.upgrading = False
         self.upgraded = False
         self.write_buffer: list[Packet] = []
-        self._ping_timer: Optional[asyncio.TimerHandle] = None
-        self._timeout_timer: Optional[asyncio.TimerHandle] = None
+        # one deadline at a time, kept in the engine's DeadlineWheel: what it means is
+        # _deadline_kind (send the next ping, pong overdue, close timeout)
+        self._wheel_key = -1
+        self._deadline_kind = _NO_DEADLINE
+        self._close_reason = "forced close"
         self._upgrade_timer: Optional[asyncio.TimerHandle] = None
         self._probe_transport: Optional[Transport] = None
         self._probed = False
@@ -126,26 +132,36 @@ class EngineSocket(EventEmitter):
     def _loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.get_event_loop()
 
+    def _set_deadline(self, kind: int, delay: float) -> None:
+        self._deadline_kind = kind
+        self.server._deadlines().set(self, delay)
+
+    def _clear_deadline(self) -> None:
+        self._deadline_kind = _NO_DEADLINE
+        if self._wheel_key >= 0:
+            self.server._deadlines().clear(self)
+
+    def _on_deadline(self) -> None:
+        kind = self._deadline_kind
+        self._deadline_kind = _NO_DEADLINE
+        if kind == _PING_DUE:
+            self._send_ping()
+        elif kind == _PONG_OVERDUE:
+            self._on_close("ping timeout")
+        elif kind == _CLOSE_DUE:
+            self._on_close(self._close_reason)
+
     def _schedule_ping(self) -> None:
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-        self._ping_timer = self._loop().call_later(self.server.ping_interval, self._send_ping)
+        self._set_deadline(_PING_DUE, self.server.ping_interval)
 
     def _send_ping(self) -> None:
-        self._ping_timer = None
         if self.ready_state != "open":
             return
         self._send_packet(PING)
         self._reset_ping_timeout(self.server.ping_timeout)
 
     def _reset_ping_timeout(self, delay: float) -> None:
-        if self._timeout_timer is not None:
-            self._timeout_timer.cancel()
-        self._timeout_timer = self._loop().call_later(delay, self._on_ping_timeout)
-
-    def _on_ping_timeout(self) -> None:
-        self._timeout_timer = None
-        self._on_close("ping timeout")
+        self._set_deadline(_PONG_OVERDUE, delay)
 
     # -- incoming ---------------------------------------------------------------------
 
@@ -163,11 +179,8 @@ class EngineSocket(EventEmitter):
             # as Node: a heartbeat in the wrong direction is a broken client
             self._on_close("transport error", "invalid heartbeat direction")
         elif ptype == PONG and self.protocol == 4:
-            if self._timeout_timer is not None:
-                self._timeout_timer.cancel()
-                self._timeout_timer = None
-            # one pong per ping: a flood of pongs only re-arms the one timer
-            if self._ping_timer is None:
+            # one pong per ping: unsolicited pongs (a flood included) move no deadline
+            if self._deadline_kind == _PONG_OVERDUE:
                 self._schedule_ping()
             self.emit("heartbeat")
         elif ptype == PING and self.protocol == 3:
@@ -302,11 +315,8 @@ class EngineSocket(EventEmitter):
         if not discard and t.name == "polling" and not t.writable:
             t._should_close = True  # type: ignore[attr-defined]
             t._close_reason = reason  # type: ignore[attr-defined]
-            for timer in (self._ping_timer, self._timeout_timer):
-                if timer is not None:
-                    timer.cancel()
-            self._ping_timer = None
-            self._timeout_timer = self._loop().call_later(CLOSE_TIMEOUT, self._on_close, reason)
+            self._close_reason = reason
+            self._set_deadline(_CLOSE_DUE, CLOSE_TIMEOUT)
             return
         if self.write_buffer and t.writable:
             buf = self.write_buffer
@@ -326,10 +336,7 @@ class EngineSocket(EventEmitter):
             return
         self.ready_state = "closed"
         self._ws_writer = None
-        for timer in (self._ping_timer, self._timeout_timer):
-            if timer is not None:
-                timer.cancel()
-        self._ping_timer = self._timeout_timer = None
+        self._clear_deadline()
         probe = self._probe_transport
         self._end_probe()
         if probe is not None:
