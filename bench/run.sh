@@ -3,7 +3,7 @@
 # every scenario against every server and writes bench/RESULTS.md,
 # bench/fanout.png and bench/results.json.
 #
-#   bash bench/run.sh               # full run (~15 min on 2 cores)
+#   bash bench/run.sh               # full run (~9 min on 2 cores)
 #   bash bench/run.sh --quick       # short run, written to bench/out/
 #   bash bench/run.sh --servers node,fastsio --scenarios echo --runs 5
 #   bash bench/run.sh --micro       # codec micro-benchmarks (pytest-benchmark)
