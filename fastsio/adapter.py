@@ -196,7 +196,7 @@ class InMemoryAdapter(EventEmitter):
             return
         if self.nsp._outgoing_sids:
             self._notify_outgoing(ids, packet.data)
-        fanout.deliver(self.nsp.sockets, ids, _prepared(parts), bool(opts.flags.get("volatile")))
+        fanout.deliver(self.nsp.sockets, ids, _prepared(parts), bool(opts.flags.get("volatile")), self.nsp._directs)
 
     def broadcast_with_ack(
         self,
@@ -226,7 +226,8 @@ class InMemoryAdapter(EventEmitter):
         if targets:
             if self.nsp._outgoing_sids:
                 self._notify_outgoing(targets, packet.data)
-            count = fanout.deliver(sockets, targets, _prepared(parts), bool(opts.flags.get("volatile")))
+            count = fanout.deliver(sockets, targets, _prepared(parts), bool(opts.flags.get("volatile")),
+                                   self.nsp._directs)
         client_count_callback(count)
 
     # -- cluster operations (local here) ----------------------------------

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 import httptools
 
-from ._impl import ws_frames
+from ._impl import fanout, ws_frames
 from .exceptions import WebSocketError
 
 __all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT", "deflate_message"]
@@ -119,34 +119,6 @@ class WebSocketHandler:
         pass
 
 
-class _FlushQueue:
-    """Connections with pending output, flushed once per loop iteration.
-
-    One ``call_soon`` serves every connection written to in an iteration, so a
-    broadcast to N connections costs one handle, not N.
-    """
-
-    __slots__ = ("pending", "scheduled", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.pending: list[HttpConnection] = []
-        self.scheduled = False
-        self.loop = loop
-
-    def add(self, conn: "HttpConnection") -> None:
-        self.pending.append(conn)
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.scheduled = False
-        pending = self.pending
-        self.pending = []
-        for conn in pending:
-            conn._flush()
-
-
 class HttpServer:
     """Accepts TCP connections and hands complete requests to ``handler``.
 
@@ -180,7 +152,7 @@ class HttpServer:
         #: called with the request target when a body is refused with 413
         self.oversize_hook: Optional[Callable[[str], None]] = None
         self._server: Optional[asyncio.AbstractServer] = None
-        self._flushq: Optional[_FlushQueue] = None
+        self._flushq: Any = None
         self.secure = False
 
     def _protocol_factory(self) -> "HttpConnection":
@@ -190,7 +162,7 @@ class HttpServer:
                      backlog: int = 1024) -> asyncio.AbstractServer:
         """Start accepting on ``host:port`` on the running loop."""
         loop = asyncio.get_running_loop()
-        self._flushq = _FlushQueue(loop)
+        self._flushq = fanout.FlushQueue(loop)
         self.secure = ssl is not None
         self._server = await loop.create_server(self._protocol_factory, host, port, ssl=ssl,
                                                 backlog=backlog, reuse_address=True)
@@ -200,9 +172,10 @@ class HttpServer:
     def sockets(self) -> list[Any]:
         return list(getattr(self._server, "sockets", None) or ())
 
-    def flush_queue(self) -> _FlushQueue:
+    def flush_queue(self) -> Any:
+        """The FlushQueue every connection of this server registers its pending output with."""
         if self._flushq is None:
-            self._flushq = _FlushQueue(asyncio.get_event_loop())
+            self._flushq = fanout.FlushQueue(asyncio.get_event_loop())
         return self._flushq
 
     async def close(self) -> None:
@@ -237,7 +210,7 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
-                 "_out", "_flushq", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
+                 "_wbuf", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
                  "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching", "_drain_waiters")
 
     def __init__(self, server: HttpServer) -> None:
@@ -255,8 +228,9 @@ class HttpConnection(asyncio.Protocol):
         self._body_size = 0
         self._queue: list[Request] = []
         self._current: Optional[Request] = None
-        self._out: list[bytes] = []
-        self._flushq: Optional[_FlushQueue] = None
+        # what this connection writes in the current loop iteration (fanout.WriteBuffer);
+        # broadcasts push their shared frames straight into it
+        self._wbuf: Any = None
         self._in_flush = False
         self._paused = False
         self.remote_address = ""
@@ -278,7 +252,7 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if peer else ""
         self.parser = httptools.HttpRequestParser(self)
-        self._flushq = self.server.flush_queue()
+        self._wbuf = fanout.WriteBuffer(self, self.server.flush_queue())
         self.server.connections.add(self)
         self._arm(self.server.header_timeout)
 
@@ -287,7 +261,8 @@ class HttpConnection(asyncio.Protocol):
         self.state = _H_CLOSED
         self._cancel_timer()
         self.server.connections.discard(self)
-        self._out = []
+        if self._wbuf is not None:
+            self._wbuf.clear()
         if prev == _H_WS and self.ws_handler is not None:
             handler, self.ws_handler = self.ws_handler, None
             handler.on_ws_close("transport close" if exc is None else "transport error")
@@ -299,9 +274,13 @@ class HttpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._paused = True
+        if self._wbuf is not None:
+            self._wbuf.paused = True
 
     def resume_writing(self) -> None:
         self._paused = False
+        if self._wbuf is not None:
+            self._wbuf.paused = False
         if self.ws_handler is not None:
             self.ws_handler.on_ws_drain()
 
@@ -638,25 +617,23 @@ class HttpConnection(asyncio.Protocol):
         """Queue ``data``; it leaves in one write with the rest of this iteration's output."""
         if self.state == _H_CLOSED:
             return
-        out = self._out
-        if not out:
-            self._flushq.add(self)  # type: ignore[union-attr]
-        out.append(data)
+        self._wbuf.push(data)
 
     def _write(self, data: bytes) -> None:
-        if not self._out:
-            self.server.flush_queue().add(self)
-        self._out.append(data)
+        # also after close: the close frame / last answer still has to leave
+        if self._wbuf is not None:
+            self._wbuf.push(data)
 
     def _flush(self) -> None:
-        out = self._out
         transport = self.transport
-        if not out or transport is None:
+        if transport is None or self._wbuf is None:
             return
-        self._out = []
+        data = self._wbuf.take()
+        if data is None:
+            return
         if transport.is_closing():
             return
-        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        transport.write(data)
         # the kernel buffer is full only once pause_writing was called: then bound what we hold
         if self._paused and transport.get_write_buffer_size() > self.server.max_write_buffer:
             # a reader this slow would make us buffer without bound: drop it
@@ -669,7 +646,7 @@ class HttpConnection(asyncio.Protocol):
     def _close_after_flush(self) -> None:
         self._closing = True
         self._cancel_timer()
-        if not self._out and self.transport is not None:
+        if (self._wbuf is None or not self._wbuf.pending) and self.transport is not None:
             self.transport.close()
 
     def close(self) -> None:

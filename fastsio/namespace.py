@@ -60,7 +60,8 @@ class Namespace(EventEmitter):
         ... def on_connection(socket): ...
     """
 
-    __slots__ = ("name", "server", "sockets", "adapter", "_pre_connect", "_fns", "_ids", "_outgoing_sids", "_parent", "_encode")
+    __slots__ = ("name", "server", "sockets", "adapter", "_pre_connect", "_fns", "_ids", "_outgoing_sids", "_parent",
+                 "_encode", "_directs")
 
     def __init__(self, server: "Server", name: str) -> None:
         super().__init__()
@@ -68,6 +69,8 @@ class Namespace(EventEmitter):
         self.name = name
         self.sockets: dict[str, Socket] = {}
         self._pre_connect: dict[str, Socket] = {}
+        # socket id -> its engine session's fanout.DirectWriter (the broadcast fast path)
+        self._directs: dict[str, Any] = {}
         self._fns: list[Middleware] = []
         self._ids = 0
         # Ids of sockets with outgoing catch-all listeners: broadcasts look
@@ -170,6 +173,9 @@ class Namespace(EventEmitter):
     def _do_connect(self, socket: Socket, on_connected: Callable[[Socket], Any]) -> None:
         self._pre_connect.pop(socket.id, None)
         self.sockets[socket.id] = socket
+        direct = getattr(socket._conn, "_direct", None)
+        if direct is not None:
+            self._directs[socket.id] = direct
         # The CONNECT packet goes out before user handlers run, so a handler
         # that emits or disconnects does it after the client saw the connect.
         socket._onconnect()
@@ -180,6 +186,7 @@ class Namespace(EventEmitter):
     def _remove(self, socket: Socket) -> None:
         if self.sockets.pop(socket.id, None) is None:
             self._pre_connect.pop(socket.id, None)
+        self._directs.pop(socket.id, None)
         self._outgoing_sids.discard(socket.id)
         if self._parent is not None and not self.sockets:
             self._parent._on_child_empty(self)

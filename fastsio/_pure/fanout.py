@@ -7,9 +7,9 @@ prepared message object to every target so it is encoded once.
 """
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, Optional
 
-__all__ = ["target_ids", "deliver"]
+__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
 
 
 def target_ids(
@@ -56,31 +56,120 @@ def target_ids(
     return result
 
 
-def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, volatile: bool = False) -> int:
+class WriteBuffer:
+    """The bytes queued for one connection during the current loop iteration.
+
+    ``conn`` is the connection (its ``_flush()`` writes what ``take()`` returns);
+    ``paused`` mirrors the kernel's back-pressure so volatile broadcasts can
+    skip it. The first ``push`` of an iteration registers the buffer with
+    ``queue``, which flushes every registered buffer once per iteration.
+    """
+
+    __slots__ = ("conn", "queue", "paused", "chunks")
+
+    def __init__(self, conn: Any, queue: "FlushQueue") -> None:
+        self.conn = conn
+        self.queue = queue
+        self.paused = False
+        self.chunks: list[bytes] = []
+
+    def push(self, data: bytes) -> None:
+        """Queue ``data`` behind what is already queued."""
+        if not self.chunks:
+            self.queue.add(self)
+        self.chunks.append(data)
+
+    def take(self) -> Optional[bytes]:
+        """Everything queued, as one bytes object (None when empty); the buffer is emptied."""
+        chunks = self.chunks
+        if not chunks:
+            return None
+        self.chunks = []
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def clear(self) -> None:
+        """Drop what is queued."""
+        self.chunks = []
+
+    @property
+    def pending(self) -> bool:
+        """True when something is queued."""
+        return bool(self.chunks)
+
+
+class FlushQueue:
+    """Write buffers with pending output, flushed once per loop iteration.
+
+    One ``call_soon`` on ``loop`` serves every buffer written to in an
+    iteration, so a broadcast to N connections costs one loop handle, not N.
+    """
+
+    __slots__ = ("loop", "pending", "scheduled")
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.pending: list[WriteBuffer] = []
+        self.scheduled = False
+
+    def add(self, buf: WriteBuffer) -> None:
+        """Register ``buf`` for the next flush."""
+        self.pending.append(buf)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every registered buffer (``buf.conn._flush()``)."""
+        self.scheduled = False
+        pending = self.pending
+        self.pending = []
+        for buf in pending:
+            buf.conn._flush()
+
+
+class DirectWriter:
+    """An engine session's door to the broadcast fast path.
+
+    ``target`` is the WriteBuffer of the session's WebSocket connection while
+    a broadcast may put its shared frames there directly, else None.
+    """
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Optional[WriteBuffer] = None) -> None:
+        self.target: Optional[WriteBuffer] = target
+
+
+def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, volatile: bool = False,
+            directs: Optional[Mapping[str, DirectWriter]] = None) -> int:
     """Hand ``message`` (a prepared engine message) to the connection of each id.
 
-    ``sockets`` maps id -> object with a ``_conn`` attribute (the engine
-    socket). A v4 WebSocket connection nobody watches packet by packet
-    (``_ws_writer`` set) gets the shared frame bytes written straight to its
-    HTTP connection; every other one goes through ``send_prepared``. Returns
-    how many connections took it; with ``volatile``, a connection that cannot
-    write right now is skipped.
+    A session with an open fast path (``directs[id].target``) gets the shared
+    v4 WebSocket frames pushed straight into its write buffer; every other one
+    goes through ``sockets[id]._conn.send_prepared``. Returns how many
+    connections took it; with ``volatile``, a connection that cannot write
+    right now is skipped.
     """
     count = 0
     frames = None
+    if directs is None:
+        directs = {}
     for sid in ids:
-        sock = sockets.get(sid)
-        if sock is None:
-            continue
-        conn = sock._conn
-        writer = conn._ws_writer
-        if writer is not None:
-            if volatile and not writer.writable:
+        direct = directs.get(sid)
+        target = direct.target if direct is not None else None
+        if target is not None:
+            if volatile and target.paused:
                 continue
             if frames is None:
                 frames = message.ws_bytes(4)
-            writer.write(frames)
+            if not target.chunks:
+                target.queue.add(target)
+            target.chunks.append(frames)
         else:
+            sock = sockets.get(sid)
+            if sock is None:
+                continue
+            conn = sock._conn
             if volatile and not conn.writable:
                 continue
             conn.send_prepared(message)

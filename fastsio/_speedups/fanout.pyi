@@ -1,6 +1,35 @@
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, Optional
 
-__all__ = ["target_ids", "deliver"]
+from typing_extensions import disjoint_base
+
+__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
+
+@disjoint_base
+class WriteBuffer:
+    conn: Any
+    queue: FlushQueue
+    paused: bool
+    chunks: list[bytes]
+    def __init__(self, conn: Any, queue: FlushQueue) -> None: ...
+    def push(self, data: bytes) -> None: ...
+    def take(self) -> Optional[bytes]: ...
+    def clear(self) -> None: ...
+    @property
+    def pending(self) -> bool: ...
+
+@disjoint_base
+class FlushQueue:
+    loop: Any
+    pending: list[WriteBuffer]
+    scheduled: bool
+    def __init__(self, loop: Any) -> None: ...
+    def add(self, buf: WriteBuffer) -> None: ...
+    def flush(self) -> None: ...
+
+@disjoint_base
+class DirectWriter:
+    target: Optional[WriteBuffer]
+    def __init__(self, target: Optional[WriteBuffer] = None) -> None: ...
 
 def target_ids(
     rooms_map: Mapping[str, Collection[str]],
@@ -9,4 +38,5 @@ def target_ids(
     except_rooms: Collection[str],
     except_ids: Collection[str],
 ) -> list[str]: ...
-def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, volatile: bool = False) -> int: ...
+def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, volatile: bool = False,
+            directs: Optional[Mapping[str, DirectWriter]] = None) -> int: ...

@@ -7,7 +7,9 @@ minus the sockets of ``except_rooms`` and the ids in ``except_ids``; the
 write loop hands one prepared message object to every target.
 """
 
-__all__ = ["target_ids", "deliver"]
+cimport cython
+
+__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
 
 
 cpdef list target_ids(object rooms_map, object all_ids, object rooms, object except_rooms, object except_ids):
@@ -42,30 +44,123 @@ cpdef list target_ids(object rooms_map, object all_ids, object rooms, object exc
     return result
 
 
-cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volatile=False) except -1:
-    """Hand ``message`` to the engine connection (``_conn``) of each id; returns how many took it.
+@cython.auto_pickle(False)
+cdef class WriteBuffer:
+    """The bytes queued for one connection during the current loop iteration.
 
-    A v4 WebSocket connection nobody watches packet by packet (``_ws_writer``
-    set) gets the one shared frame ``bytes`` written straight to its HTTP
-    connection; the rest go through ``send_prepared``.
+    ``conn`` is the connection (its ``_flush()`` writes what ``take()`` returns);
+    ``paused`` mirrors the kernel's back-pressure so volatile broadcasts can
+    skip it. The first ``push`` of an iteration registers the buffer with
+    ``queue``, which flushes every registered buffer once per iteration.
+    """
+
+    def __init__(self, object conn, FlushQueue queue):
+        self.conn = conn
+        self.queue = queue
+        self.paused = False
+        self.chunks = []
+
+    cpdef push(self, bytes data):
+        """Queue ``data`` behind what is already queued."""
+        if not self.chunks:
+            self.queue.add(self)
+        self.chunks.append(data)
+
+    cpdef object take(self):
+        """Everything queued, as one bytes object (None when empty); the buffer is emptied."""
+        cdef list chunks = self.chunks
+        if not chunks:
+            return None
+        self.chunks = []
+        if len(chunks) == 1:
+            return chunks[0]
+        return b"".join(chunks)
+
+    cpdef clear(self):
+        """Drop what is queued."""
+        self.chunks = []
+
+    @property
+    def pending(self):
+        """True when something is queued."""
+        return bool(self.chunks)
+
+
+@cython.auto_pickle(False)
+cdef class FlushQueue:
+    """Write buffers with pending output, flushed once per loop iteration.
+
+    One ``call_soon`` on ``loop`` serves every buffer written to in an
+    iteration, so a broadcast to N connections costs one loop handle, not N.
+    """
+
+    def __init__(self, object loop):
+        self.loop = loop
+        self.pending = []
+        self.scheduled = False
+
+    cpdef add(self, WriteBuffer buf):
+        """Register ``buf`` for the next flush."""
+        self.pending.append(buf)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    cpdef flush(self):
+        """Write every registered buffer (``buf.conn._flush()``)."""
+        cdef WriteBuffer buf
+        cdef list pending = self.pending
+        self.scheduled = False
+        self.pending = []
+        for buf in pending:
+            buf.conn._flush()
+
+
+@cython.auto_pickle(False)
+cdef class DirectWriter:
+    """An engine session's door to the broadcast fast path.
+
+    ``target`` is the WriteBuffer of the session's WebSocket connection while
+    a broadcast may put its shared frames there directly, else None.
+    """
+
+    def __init__(self, WriteBuffer target=None):
+        self.target = target
+
+
+cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volatile=False,
+                         object directs=None) except -1:
+    """Hand ``message`` (a prepared engine message) to the connection of each id.
+
+    A session with an open fast path (``directs[id].target``) gets the shared
+    v4 WebSocket frames pushed straight into its write buffer at C speed;
+    every other one goes through ``sockets[id]._conn.send_prepared``. Returns
+    how many connections took it; with ``volatile``, a connection that cannot
+    write right now is skipped.
     """
     cdef Py_ssize_t count = 0
-    cdef object sid, sock, conn, writer
+    cdef object sid, sock, conn, found
     cdef object frames = None
+    cdef DirectWriter direct
+    cdef WriteBuffer target
     cdef dict d = sockets if type(sockets) is dict else dict(sockets)
+    cdef dict dd = {} if directs is None else (directs if type(directs) is dict else dict(directs))
     for sid in ids:
-        sock = d.get(sid)
-        if sock is None:
-            continue
-        conn = sock._conn
-        writer = conn._ws_writer
-        if writer is not None:
-            if volatile and not writer.writable:
+        found = dd.get(sid)
+        if found is not None and (<DirectWriter>found).target is not None:
+            target = (<DirectWriter>found).target
+            if volatile and target.paused:
                 continue
             if frames is None:
                 frames = message.ws_bytes(4)
-            writer.write(frames)
+            if not target.chunks:
+                target.queue.add(target)
+            target.chunks.append(frames)
         else:
+            sock = d.get(sid)
+            if sock is None:
+                continue
+            conn = sock._conn
             if volatile and not conn.writable:
                 continue
             conn.send_prepared(message)

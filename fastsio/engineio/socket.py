@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import orjson
 
+from .._impl import fanout
 from ..emitter import EventEmitter
 from .transport import Packet, PreparedMessage, Transport
 
@@ -46,7 +47,7 @@ class EngineSocket(EventEmitter):
 
     __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
                  "upgraded", "write_buffer", "_wheel_key", "_deadline_kind", "_close_reason", "_upgrade_timer",
-                 "_probe_transport", "_probed", "remote_address", "_ws_writer", "_watched", "__weakref__")
+                 "_probe_transport", "_probed", "remote_address", "_direct", "_watched", "__weakref__")
 
     #: events whose listeners need every outgoing packet one by one
     _PACKET_EVENTS = frozenset(("packet_create", "drain"))
@@ -73,9 +74,10 @@ class EngineSocket(EventEmitter):
         self._upgrade_timer: Optional[asyncio.TimerHandle] = None
         self._probe_transport: Optional[Transport] = None
         self._probed = False
-        # the HttpConnection a prepared broadcast may be written to directly (websocket,
+        # the door to the broadcast fast path: its target is the WebSocket connection's
+        # write buffer while a prepared broadcast may go there directly (v4, no deflate,
         # nobody watching outgoing packets), else None; fanout.deliver reads it
-        self._ws_writer: Any = None
+        self._direct = fanout.DirectWriter()
         self._watched = False
 
     # -- listeners that turn the broadcast fast path off -------------------------------
@@ -100,9 +102,9 @@ class EngineSocket(EventEmitter):
         t = self.transport
         if (self.ready_state == "open" and not self._watched and t.name == "websocket"
                 and not self.write_buffer and self.protocol == 4 and not t.deflate):  # type: ignore[attr-defined]
-            self._ws_writer = t.conn  # type: ignore[attr-defined]
+            self._direct.target = getattr(t.conn, "_wbuf", None)  # type: ignore[attr-defined]
         else:
-            self._ws_writer = None
+            self._direct.target = None
 
     # -- opening ------------------------------------------------------------------
 
@@ -335,7 +337,7 @@ class EngineSocket(EventEmitter):
         if self.ready_state == "closed":
             return
         self.ready_state = "closed"
-        self._ws_writer = None
+        self._direct.target = None
         self._clear_deadline()
         probe = self._probe_transport
         self._end_probe()

@@ -38,8 +38,6 @@ class FakeConn(EventEmitter):
         self.transport = SimpleNamespace(name="websocket")
         self.ready_state = "open"
         self.writable = True
-        # no direct WebSocket writer: broadcasts reach this fake through send_prepared
-        self._ws_writer = None
         self.sent: list[Any] = []
         self.close_calls = 0
         self._decoder = sio_codec.Decoder()

@@ -28,8 +28,6 @@ def test_except_rooms_and_sender(impl: Any) -> None:
 
 
 class Conn:
-    _ws_writer = None
-    protocol = 4
 
     def __init__(self, writable: bool) -> None:
         self.writable = writable
@@ -83,13 +81,23 @@ def test_pure_equals_speedups(rooms_map: dict[str, set[str]], rooms: list[str], 
         assert fast.target_ids(rooms_map, all_ids, rooms, except_rooms, except_ids) == got
 
 
-class Writer:
-    def __init__(self, writable: bool = True) -> None:
-        self.writable = writable
-        self.out: list[bytes] = []
+class Loop:
+    def __init__(self) -> None:
+        self.soon: list[Any] = []
 
-    def write(self, data: bytes) -> None:
-        self.out.append(data)
+    def call_soon(self, fn: Any) -> None:
+        self.soon.append(fn)
+
+
+class Flushing:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.buf: Any = None
+
+    def _flush(self) -> None:
+        data = self.buf.take()
+        if data is not None:
+            self.written.append(data)
 
 
 class Prepared:
@@ -101,13 +109,43 @@ class Prepared:
         return b"frames-v%d" % protocol
 
 
-def test_deliver_writes_shared_frames_to_websocket_writers(impl: Any) -> None:
+def test_write_buffers_coalesce_and_flush_once_per_iteration(impl: Any) -> None:
+    f = impl("fanout")
+    loop = Loop()
+    queue = f.FlushQueue(loop)
+    a, b = Flushing(), Flushing()
+    a.buf, b.buf = f.WriteBuffer(a, queue), f.WriteBuffer(b, queue)
+    a.buf.push(b"1")
+    a.buf.push(b"2")
+    b.buf.push(b"x")
+    assert a.buf.pending and len(loop.soon) == 1
+    loop.soon.pop()()
+    assert a.written == [b"12"] and b.written == [b"x"] and not a.buf.pending
+    assert a.buf.take() is None
+    a.buf.push(b"3")
+    assert len(loop.soon) == 1
+    a.buf.clear()
+    assert not a.buf.pending
+
+
+def test_deliver_pushes_shared_frames_through_direct_writers(impl: Any) -> None:
+    f = impl("fanout")
+    loop = Loop()
+    queue = f.FlushQueue(loop)
     socks = {"1": Sock(), "2": Sock(), "3": Sock(), "4": Sock()}
-    socks["1"]._conn._ws_writer = Writer()
-    socks["2"]._conn._ws_writer = Writer(writable=False)
+    directs = {sid: f.DirectWriter() for sid in socks}
+    bufs = {}
+    for sid in ("1", "2"):
+        holder = Flushing()
+        holder.buf = bufs[sid] = f.WriteBuffer(holder, queue)
+        directs[sid].target = holder.buf
+    bufs["2"].paused = True
     msg = Prepared()
-    assert impl("fanout").deliver(socks, ["1", "2", "3", "4"], msg, True) == 3
+    # 3 has a DirectWriter without a target (polling, watched...), 4 none at all: slow path
+    assert f.deliver(socks, ["1", "2", "3", "4"], msg, True, directs) == 3
     assert msg.calls == 1
-    assert socks["1"]._conn._ws_writer.out == [b"frames-v4"]
-    assert socks["2"]._conn._ws_writer.out == []
+    assert bufs["1"].chunks == [b"frames-v4"] and bufs["2"].chunks == []
     assert socks["3"]._conn.got == [msg] and socks["4"]._conn.got == [msg]
+    assert socks["1"]._conn.got == []
+    assert f.deliver(socks, ["1", "2"], msg, False, directs) == 2
+    assert bufs["2"].chunks == [b"frames-v4"]
