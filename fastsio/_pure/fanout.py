@@ -41,6 +41,11 @@ def target_ids(
             if sid not in excluded:
                 result.append(sid)
         return result
+    if len(rooms) == 1 and not excluded:
+        # the common case, one room and nobody left out: its members
+        for room in rooms:
+            members = rooms_map.get(room)
+            return list(members) if members else []
     seen = excluded
     if len(rooms) > 1:
         seen = set(excluded)

@@ -31,6 +31,11 @@ cpdef list target_ids(object rooms_map, object all_ids, object rooms, object exc
                 result.append(sid)
         return result
     many = len(rooms) > 1
+    if not many and not excluded:
+        # the common case, one room and nobody left out: its members, copied at C speed
+        for room in rooms:
+            members = rooms_map.get(room)
+            return list(members) if members else []
     seen = set(excluded) if many else excluded
     for room in rooms:
         members = rooms_map.get(room)
