@@ -66,6 +66,7 @@ class PollingTransport(Transport):
             # a close decided while no GET was pending: buffered packets, then the close packet
             packets = sock.write_buffer + [(CLOSE, "")]
             sock.write_buffer = []
+            sock._buffered = 0
             self._respond_packets(packets)
             self.closed = True
             sock._on_close(self._close_reason)

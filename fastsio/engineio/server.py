@@ -78,6 +78,10 @@ class Engine(EventEmitter):
         add_trailing_slash: match ``path`` with its trailing slash only.
         header_timeout: seconds a request may take to send its headers.
         keep_alive_timeout: seconds an idle keep-alive HTTP connection is kept.
+        body_timeout: seconds a request may take to send its body after its headers.
+        max_buffered_bytes: bytes a session may hold for a client that is not
+            reading (a polling client that stopped polling) before it is
+            closed with "transport error".
 
     Example:
         >>> engine = Engine()
@@ -95,7 +99,7 @@ class Engine(EventEmitter):
                  cookie: Union[bool, dict[str, Any]] = False, cors: Optional[dict[str, Any]] = None,
                  allow_eio3: bool = False, initial_packet: Any = None, add_trailing_slash: bool = True,
                  header_timeout: float = 5.0, keep_alive_timeout: float = 5.0, body_timeout: float = 10.0,
-                 **unknown: Any) -> None:
+                 max_buffered_bytes: int = 16 * 1024 * 1024, **unknown: Any) -> None:
         super().__init__()
         if unknown:
             raise TypeError(f"unknown Engine option(s): {', '.join(sorted(unknown))}")
@@ -116,6 +120,7 @@ class Engine(EventEmitter):
         self.header_timeout = header_timeout
         self.keep_alive_timeout = keep_alive_timeout
         self.body_timeout = body_timeout
+        self.max_buffered_bytes = int(max_buffered_bytes)
         self.clients: dict[str, EngineSocket] = {}
         self.generate_id: Callable[..., Any] = default_generate_id
         self.fallback: Optional[Callable[[Request], Any]] = None

@@ -47,7 +47,7 @@ class EngineSocket(EventEmitter):
 
     __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
                  "upgraded", "write_buffer", "_wheel_key", "_deadline_kind", "_close_reason", "_upgrade_timer",
-                 "_probe_transport", "_probed", "remote_address", "_direct", "_watched", "__weakref__")
+                 "_probe_transport", "_probed", "remote_address", "_direct", "_watched", "_buffered", "__weakref__")
 
     #: events whose listeners need every outgoing packet one by one
     _PACKET_EVENTS = frozenset(("packet_create", "drain"))
@@ -66,6 +66,9 @@ class EngineSocket(EventEmitter):
         self.upgrading = False
         self.upgraded = False
         self.write_buffer: list[Packet] = []
+        # bytes waiting in write_buffer: a polling client that stops polling must not
+        # make the server buffer without bound until its ping timeout
+        self._buffered = 0
         # one deadline at a time, kept in the engine's DeadlineWheel: what it means is
         # _deadline_kind (send the next ping, pong overdue, close timeout)
         self._wheel_key = -1
@@ -279,6 +282,8 @@ class EngineSocket(EventEmitter):
             for ptype, data in message.packets:
                 self.emit("packet_create", {"type": ptype, "data": data})
         self.write_buffer.extend(message.packets)
+        for part in message.parts:
+            self._buffered += len(part)
         self._flush()
 
     def _send_packet(self, ptype: int, data: Union[str, bytes] = "") -> None:
@@ -287,6 +292,7 @@ class EngineSocket(EventEmitter):
         if self._listeners is not None and "packet_create" in self._listeners:
             self.emit("packet_create", {"type": ptype, "data": data})
         self.write_buffer.append((ptype, data))
+        self._buffered += len(data)
         self._flush()
 
     def _flush(self) -> None:
@@ -294,9 +300,13 @@ class EngineSocket(EventEmitter):
             return
         t = self.transport
         if not t.writable or self.upgrading and t.name == "polling" and self._probed:
+            if self._buffered > self.server.max_buffered_bytes:
+                logger.info("session %s: %d bytes wait for a client that does not read", self.id, self._buffered)
+                self._on_close("transport error", "write buffer overflow")
             return
         buf = self.write_buffer
         self.write_buffer = []
+        self._buffered = 0
         t.send(buf)
         if self._listeners is not None:
             self.emit("drain")
@@ -323,6 +333,7 @@ class EngineSocket(EventEmitter):
         if self.write_buffer and t.writable:
             buf = self.write_buffer
             self.write_buffer = []
+            self._buffered = 0
             t.send(buf)
         self._on_close(reason)
 

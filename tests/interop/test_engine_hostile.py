@@ -31,6 +31,7 @@ from raw import (
     post,
     upgrade_request,
     wait_for,
+    free_port,
     ws_key,
 )
 
@@ -735,3 +736,29 @@ async def test_gzip_bomb_accept_encoding_is_harmless(start: Start) -> None:
     await wait_for(lambda: fx.close_reason(sid) is not None, what="session close")
     assert fx.close_reason(sid) == "parse error"
     await witness.check()
+
+
+async def test_polling_client_that_stops_polling_is_not_buffered_without_bound() -> None:
+    """A session whose client never polls again is closed once its buffer passes max_buffered_bytes."""
+    from fastsio.engineio import Engine
+
+    port = free_port()
+    engine = Engine(max_buffered_bytes=64 * 1024)
+    closed: list[tuple[str, object]] = []
+    socks: list[object] = []
+
+    def on_connection(sock: object) -> None:
+        socks.append(sock)
+        sock.on("close", lambda reason, desc=None: closed.append((reason, desc)))  # type: ignore[attr-defined]
+
+    engine.on("connection", on_connection)
+    await engine.listen(port, host="127.0.0.1")
+    try:
+        sid, _, _ = await polling_handshake(port)
+        sock = engine.clients[sid]
+        for _ in range(100):
+            sock.send("x" * 1000)
+        assert closed == [("transport error", "write buffer overflow")]
+        assert sid not in engine.clients
+    finally:
+        await engine.close()
