@@ -66,8 +66,10 @@ class Engine(EventEmitter):
             returning False or raising refuses with 403 (code 4).
         transports: allowed transports.
         allow_upgrades: whether polling may upgrade to websocket.
-        per_message_deflate: negotiate permessage-deflate on WebSockets.
-        http_compression: gzip/deflate polling responses above 1 kB.
+        per_message_deflate: negotiate permessage-deflate on WebSockets; messages
+            of 1 kB or more are then sent compressed.
+        http_compression: gzip/deflate polling responses of 1 kB or more; a dict
+            ``{"threshold": bytes}`` sets the size.
         cookie: False, True (``io`` cookie) or a dict (``name``, ``path``,
             ``http_only``, ``same_site``...).
         cors: None, or a dict with ``origin`` (str, list, ``re.Pattern``, True or
@@ -112,6 +114,9 @@ class Engine(EventEmitter):
         self.allow_upgrades = allow_upgrades
         self.per_message_deflate = bool(per_message_deflate)
         self.http_compression = bool(http_compression)
+        self.compression_threshold = COMPRESSION_THRESHOLD
+        if isinstance(http_compression, dict):
+            self.compression_threshold = int(http_compression.get("threshold", COMPRESSION_THRESHOLD))
         self.cookie = cookie
         self.cors = cors
         self.allow_eio3 = allow_eio3
@@ -441,7 +446,7 @@ class Engine(EventEmitter):
         all_headers = list(headers)
         if self.cors is not None:
             all_headers.extend(self._cors_headers(req))
-        if compress and self.http_compression and len(body) >= COMPRESSION_THRESHOLD:
+        if compress and self.http_compression and len(body) >= self.compression_threshold:
             enc = req.headers.get("accept-encoding", "")
             if "gzip" in enc:
                 body = gzip.compress(body, 6)

@@ -529,6 +529,15 @@ async def test_http_compression_gzip_over_1kb(start: Start) -> None:
     assert resp.header("content-encoding") is None and resp.body == b"4small"
 
 
+async def test_http_compression_threshold_option(start: Start) -> None:
+    fx = await start(http_compression={"threshold": 10})
+    sid, _, _ = await polling_handshake(fx.port)
+    fx.engine.clients[sid].send("tiny but over ten")
+    resp = await http_request(fx.port, "GET", f"{PATH}?EIO=4&transport=polling&sid={sid}", {"Accept-Encoding": "gzip"})
+    assert resp.header("content-encoding") == "gzip"
+    assert gzip.decompress(resp.body) == b"4tiny but over ten"
+
+
 async def test_http_compression_deflate(start: Start) -> None:
     fx = await start()
     sid, _, _ = await polling_handshake(fx.port)
