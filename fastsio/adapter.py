@@ -35,12 +35,12 @@ logger = logging.getLogger(__name__)
 _EMPTY: frozenset[str] = frozenset()
 
 
-def _prepared(parts: list[Union[str, bytes]]) -> Any:
+def _prepared(parts: list[Union[str, bytes]], flags: Optional[dict[str, Any]] = None) -> Any:
     # Imported late: the adapter sits above the engine, and importing at call
     # time keeps this module importable on its own in unit tests.
     from .engineio import PreparedMessage
 
-    return PreparedMessage(parts)
+    return PreparedMessage(parts, not flags or flags.get("compress", True) is not False)
 
 
 class BroadcastOptions:
@@ -196,7 +196,8 @@ class InMemoryAdapter(EventEmitter):
             return
         if self.nsp._outgoing_sids:
             self._notify_outgoing(ids, packet.data)
-        fanout.deliver(self.nsp.sockets, ids, _prepared(parts), bool(opts.flags.get("volatile")), self.nsp._directs)
+        fanout.deliver(self.nsp.sockets, ids, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
+                       self.nsp._directs)
 
     def broadcast_with_ack(
         self,
@@ -226,7 +227,7 @@ class InMemoryAdapter(EventEmitter):
         if targets:
             if self.nsp._outgoing_sids:
                 self._notify_outgoing(targets, packet.data)
-            count = fanout.deliver(sockets, targets, _prepared(parts), bool(opts.flags.get("volatile")),
+            count = fanout.deliver(sockets, targets, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
                                    self.nsp._directs)
         client_count_callback(count)
 

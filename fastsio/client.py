@@ -23,6 +23,8 @@ __all__ = ["Client"]
 
 logger = logging.getLogger(__name__)
 
+_NO_COMPRESS = {"compress": False}
+
 
 class Client:
     """The Socket.IO side of one Engine.IO connection.
@@ -122,14 +124,15 @@ class Client:
 
     # -- writing ----------------------------------------------------------
 
-    def _write(self, parts: list[Union[str, bytes]], volatile: bool) -> None:
+    def _write(self, parts: list[Union[str, bytes]], volatile: bool, compress: bool = True) -> None:
         conn = self.conn
         if conn.ready_state != "open":
             return
         if volatile and not conn.writable:
             return
+        options = None if compress else _NO_COMPRESS
         for part in parts:
-            conn.send(part)
+            conn.send(part, options)
 
     # -- reading ----------------------------------------------------------
 

@@ -370,6 +370,7 @@ class Socket(EventEmitter):
         self.client._write(
             self.nsp._encode(sio_codec.EVENT, self.nsp.name, data, ack_id),
             bool(flags and flags.get("volatile")),
+            not flags or flags.get("compress", True) is not False,
         )
         return True
 
@@ -416,6 +417,7 @@ class Socket(EventEmitter):
             self.client._write(
                 self.nsp._encode(sio_codec.EVENT, self.nsp.name, data, ack_id),
                 bool(flags and flags.get("volatile")),
+                not flags or flags.get("compress", True) is not False,
             )
         return fut
 

@@ -67,7 +67,8 @@ class PollingTransport(Transport):
             packets = sock.write_buffer + [(CLOSE, "")]
             sock.write_buffer = []
             sock._buffered = 0
-            self._respond_packets(packets)
+            compress, sock._compress = sock._compress, False
+            self._respond_packets(packets, compress)
             self.closed = True
             sock._on_close(self._close_reason)
             return
@@ -82,12 +83,12 @@ class PollingTransport(Transport):
         if not self.discarded and not self.closed:
             self._on_error("poll connection closed prematurely")
 
-    def send(self, packets: list[Packet]) -> None:
+    def send(self, packets: list[Packet], compress: bool = True) -> None:
         if self._should_close:
             packets = packets + [(CLOSE, "")]
-        self._respond_packets(packets)
+        self._respond_packets(packets, compress)
 
-    def _respond_packets(self, packets: list[Packet]) -> None:
+    def _respond_packets(self, packets: list[Packet], compress: bool = True) -> None:
         req = self._get
         if req is None:
             return
@@ -100,7 +101,8 @@ class PollingTransport(Transport):
             body = eio_codec.encode_payload_v3(packets, self.supports_binary)
             ctype = "application/octet-stream" if isinstance(body, bytes) else "text/plain; charset=UTF-8"
         data = body.encode("utf-8") if isinstance(body, str) else body
-        self.engine._respond(req, 200, [("Content-Type", ctype)], data, compress=True)
+        # as Node: the response is compressed when any packet in it may be
+        self.engine._respond(req, 200, [("Content-Type", ctype)], data, compress=compress)
 
     # -- POST -------------------------------------------------------------------
 

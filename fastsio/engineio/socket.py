@@ -47,7 +47,7 @@ class EngineSocket(EventEmitter):
 
     __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
                  "upgraded", "write_buffer", "_wheel_key", "_deadline_kind", "_close_reason", "_upgrade_timer",
-                 "_probe_transport", "_probed", "remote_address", "_direct", "_watched", "_buffered", "__weakref__")
+                 "_probe_transport", "_probed", "remote_address", "_direct", "_watched", "_buffered", "_compress", "__weakref__")
 
     #: events whose listeners need every outgoing packet one by one
     _PACKET_EVENTS = frozenset(("packet_create", "drain"))
@@ -69,6 +69,8 @@ class EngineSocket(EventEmitter):
         # bytes waiting in write_buffer: a polling client that stops polling must not
         # make the server buffer without bound until its ping timeout
         self._buffered = 0
+        # whether any packet in write_buffer may be compressed (the emit's compress flag)
+        self._compress = False
         # one deadline at a time, kept in the engine's DeadlineWheel: what it means is
         # _deadline_kind (send the next ping, pong overdue, close timeout)
         self._wheel_key = -1
@@ -262,10 +264,17 @@ class EngineSocket(EventEmitter):
 
     def send(self, data: Union[str, bytes, bytearray, memoryview], options: Any = None,
              callback: Any = None) -> "EngineSocket":
-        """Send one message (``str`` as text, bytes-like as binary)."""
+        """Send one message (``str`` as text, bytes-like as binary).
+
+        Args:
+            data: the message.
+            options: ``{"compress": False}`` keeps it out of permessage-deflate
+                and HTTP compression (as Node's ``socket.send(data, {compress})``).
+        """
         if not isinstance(data, (str, bytes)):
             data = bytes(data)
-        self._send_packet(MESSAGE, data)
+        compress = True if options is None else bool(options.get("compress", True))
+        self._send_packet(MESSAGE, data, compress)
         return self
 
     write = send
@@ -284,15 +293,19 @@ class EngineSocket(EventEmitter):
         self.write_buffer.extend(message.packets)
         for part in message.parts:
             self._buffered += len(part)
+        if message.compress:
+            self._compress = True
         self._flush()
 
-    def _send_packet(self, ptype: int, data: Union[str, bytes] = "") -> None:
+    def _send_packet(self, ptype: int, data: Union[str, bytes] = "", compress: bool = False) -> None:
         if self.ready_state == "closing" or self.ready_state == "closed":
             return
         if self._listeners is not None and "packet_create" in self._listeners:
             self.emit("packet_create", {"type": ptype, "data": data})
         self.write_buffer.append((ptype, data))
         self._buffered += len(data)
+        if compress:
+            self._compress = True
         self._flush()
 
     def _flush(self) -> None:
@@ -307,7 +320,8 @@ class EngineSocket(EventEmitter):
         buf = self.write_buffer
         self.write_buffer = []
         self._buffered = 0
-        t.send(buf)
+        compress, self._compress = self._compress, False
+        t.send(buf, compress)
         if self._listeners is not None:
             self.emit("drain")
 
@@ -334,7 +348,8 @@ class EngineSocket(EventEmitter):
             buf = self.write_buffer
             self.write_buffer = []
             self._buffered = 0
-            t.send(buf)
+            compress, self._compress = self._compress, False
+            t.send(buf, compress)
         self._on_close(reason)
 
     def _on_transport_close(self, transport: Transport, reason: str, description: Any) -> None:

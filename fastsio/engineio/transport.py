@@ -32,10 +32,12 @@ class PreparedMessage:
         parts: the text part, then the binary attachments, as ``sio_codec.encode`` returns them.
     """
 
-    __slots__ = ("parts", "packets", "_ws4", "_ws3", "_ws4z", "_ws3z")
+    __slots__ = ("parts", "packets", "compress", "_ws4", "_ws3", "_ws4z", "_ws3z")
 
-    def __init__(self, parts: Sequence[Union[str, bytes]]) -> None:
+    def __init__(self, parts: Sequence[Union[str, bytes]], compress: bool = True) -> None:
         self.parts = parts
+        #: the emit's ``compress`` flag: False keeps it out of permessage-deflate and HTTP compression
+        self.compress = compress
         self.packets: list[Packet] = [(MESSAGE, p) for p in parts]
         self._ws4: Optional[bytes] = None
         self._ws3: Optional[bytes] = None
@@ -54,6 +56,8 @@ class PreparedMessage:
 
     def ws_bytes_deflate(self, protocol: int) -> bytes:
         """Like ``ws_bytes``, for connections that negotiated permessage-deflate."""
+        if not self.compress:
+            return self.ws_bytes(protocol)
         if protocol == 4:
             if self._ws4z is None:
                 self._ws4z = frame_packets(self.packets, False, True)
@@ -95,7 +99,7 @@ class Transport:
         self.discarded = False
         self.closed = False
 
-    def send(self, packets: list[Packet]) -> None:
+    def send(self, packets: list[Packet], compress: bool = True) -> None:
         raise NotImplementedError
 
     def send_raw_ws(self, data: bytes) -> None:

@@ -61,9 +61,9 @@ class WebSocketTransport(Transport, WebSocketHandler):
 
     # -- output -------------------------------------------------------------------------
 
-    def send(self, packets: list[Packet]) -> None:
+    def send(self, packets: list[Packet], compress: bool = True) -> None:
         if self.conn is not None:
-            self.conn.write(frame_packets(packets, self.protocol == 3, self.deflate))
+            self.conn.write(frame_packets(packets, self.protocol == 3, self.deflate and compress))
 
     def send_prepared(self, message: PreparedMessage) -> None:
         if self.conn is not None:

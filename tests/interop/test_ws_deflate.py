@@ -70,3 +70,40 @@ async def test_offer_limiting_server_window_is_declined(free_port: int) -> None:
         await raw.close()
     finally:
         await io.close()
+
+
+async def test_compress_false_sends_large_messages_uncompressed(free_port: int) -> None:
+    io = fastsio.Server(per_message_deflate=True)
+    ready = asyncio.Event()
+    sockets: list[Any] = []
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        socket.join("all")
+        sockets.append(socket)
+        ready.set()
+
+    await io.listen(free_port, host="127.0.0.1")
+    big = "y" * 4000
+    try:
+        raw = await ws_open(free_port, "/socket.io/?EIO=4&transport=websocket",
+                            extra={"Sec-WebSocket-Extensions": "permessage-deflate"})
+        await raw.recv_frame()
+        await raw.send_text("40")
+        await raw.recv_frame()
+        await asyncio.wait_for(ready.wait(), 5)
+        sockets[0].compress(False).emit("plain", big)
+        sockets[0].emit("squeezed", big)
+        io.compress(False).emit("plain-broadcast", big)
+        io.to("all").emit("squeezed-broadcast", big)
+        seen = []
+        for _ in range(4):
+            opcode, payload, compressed = await raw.recv_frame()
+            if compressed:
+                payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff").decode()
+            seen.append((orjson.loads(payload[2:])[0], compressed))
+        assert seen == [("plain", False), ("squeezed", True), ("plain-broadcast", False),
+                        ("squeezed-broadcast", True)]
+        await raw.close()
+    finally:
+        await io.close()

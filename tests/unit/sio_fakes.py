@@ -42,7 +42,7 @@ class FakeConn(EventEmitter):
         self.close_calls = 0
         self._decoder = sio_codec.Decoder()
 
-    def send(self, data: Any) -> None:
+    def send(self, data: Any, options: Any = None) -> None:
         self.sent.append(data)
 
     def send_prepared(self, message: Any) -> None:
