@@ -210,8 +210,8 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
-                 "_wbuf", "_in_flush", "_paused", "remote_address", "ws_parser", "ws_handler",
-                 "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching", "_drain_waiters")
+                 "_wbuf", "_paused", "remote_address", "ws_parser", "ws_handler",
+                 "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -231,7 +231,6 @@ class HttpConnection(asyncio.Protocol):
         # what this connection writes in the current loop iteration (fanout.WriteBuffer);
         # broadcasts push their shared frames straight into it
         self._wbuf: Any = None
-        self._in_flush = False
         self._paused = False
         self.remote_address = ""
         self.ws_parser: Any = None
@@ -582,7 +581,7 @@ class HttpConnection(asyncio.Protocol):
             # pongs need no answer; the Engine.IO heartbeat is what keeps sessions alive
 
     def _inflate(self, data: bytes, opcode: int) -> "str | bytes":
-        limit = self.ws_parser_limit()
+        limit = int(getattr(self.ws_handler, "max_message_size", 1_000_000))
         d = self._inflater
         out: bytes = d.decompress(data + b"\x00\x00\xff\xff", limit + 1)
         if len(out) > limit or d.unconsumed_tail:
@@ -593,9 +592,6 @@ class HttpConnection(asyncio.Protocol):
             except UnicodeDecodeError:
                 raise WebSocketError(1007, "invalid UTF-8") from None
         return out
-
-    def ws_parser_limit(self) -> int:
-        return int(getattr(self.ws_handler, "max_message_size", 1_000_000))
 
     def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close") -> None:
         """Send a close frame, then close the TCP connection; report ``close_reason`` once."""

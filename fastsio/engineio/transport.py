@@ -102,9 +102,6 @@ class Transport:
     def send(self, packets: list[Packet], compress: bool = True) -> None:
         raise NotImplementedError
 
-    def send_raw_ws(self, data: bytes) -> None:
-        raise NotImplementedError
-
     def close(self) -> None:
         raise NotImplementedError
 

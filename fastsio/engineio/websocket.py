@@ -72,10 +72,6 @@ class WebSocketTransport(Transport, WebSocketHandler):
             else:
                 self.conn.write(message.ws_bytes(self.protocol))
 
-    def send_raw_ws(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.conn.write(data)
-
     def close(self) -> None:
         if self.closed:
             return
