@@ -1,14 +1,17 @@
 """Per-session deadlines (next ping, pong timeout, close timeout) behind one loop timer.
 
-A loop TimerHandle per session costs about half a kilobyte and a cancel plus
-a new handle on every pong. Sessions only need one deadline each, to within
-a few tens of milliseconds, so they sit in buckets of ``granularity``
-seconds; one ``call_at`` wakes the loop for the earliest bucket. Moving a
-session to a new deadline is a set removal and a set insertion.
+A loop TimerHandle per session costs about half a kilobyte, and a cancel plus
+a new handle on every pong. Sessions need one deadline each, so they sit in
+buckets of ``granularity`` seconds (a millisecond: heartbeats keep Node's
+timing), bucket keys in a heap, and one ``call_at`` wakes the loop for the
+earliest bucket. Most buckets hold one session, so a bucket is the session
+itself until a second one joins it, then a set. Moving a session to a new
+deadline is a few dict and heap operations.
 """
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from typing import Any, Optional, Protocol
 
@@ -24,21 +27,23 @@ class _HasDeadline(Protocol):
 
 
 class DeadlineWheel:
-    """Deadlines bucketed by ``granularity`` seconds; never fires early, at most one bucket late."""
+    """Deadlines rounded to the nearest ``granularity`` seconds, fired in time order."""
 
-    __slots__ = ("loop", "granularity", "buckets", "_handle", "_armed_key")
+    __slots__ = ("loop", "granularity", "buckets", "_keys", "_handle", "_armed_key")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, granularity: float = 0.05) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, granularity: float = 0.001) -> None:
         self.loop = loop
         self.granularity = granularity
-        self.buckets: dict[int, set[Any]] = {}
+        # key -> the one item due then, or a set of items
+        self.buckets: dict[int, Any] = {}
+        # bucket keys in time order; a key whose bucket emptied stays until it is popped
+        self._keys: list[int] = []
         self._handle: Optional[asyncio.TimerHandle] = None
         self._armed_key: Optional[int] = None
 
     def set(self, item: _HasDeadline, delay: float) -> None:
         """Call ``item._on_deadline()`` in ``delay`` seconds (replacing its previous deadline)."""
-        # rounded up, so a deadline never fires before its time
-        key = int((self.loop.time() + delay) / self.granularity) + 1
+        key = round((self.loop.time() + delay) / self.granularity)
         old = item._wheel_key
         if old == key:
             return
@@ -46,8 +51,12 @@ class DeadlineWheel:
             self._discard(item, old)
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = set()
-        bucket.add(item)
+            self.buckets[key] = item
+            heapq.heappush(self._keys, key)
+        elif type(bucket) is set:
+            bucket.add(item)
+        else:
+            self.buckets[key] = {bucket, item}
         item._wheel_key = key
         if self._armed_key is None or key < self._armed_key:
             self._arm(key)
@@ -61,7 +70,9 @@ class DeadlineWheel:
 
     def _discard(self, item: Any, key: int) -> None:
         bucket = self.buckets.get(key)
-        if bucket is not None:
+        if bucket is item:
+            del self.buckets[key]
+        elif type(bucket) is set:
             bucket.discard(item)
             if not bucket:
                 del self.buckets[key]
@@ -75,12 +86,15 @@ class DeadlineWheel:
     def _fire(self) -> None:
         self._handle = None
         self._armed_key = None
-        now_key = int(self.loop.time() / self.granularity)
-        for key in sorted(k for k in self.buckets if k <= now_key):
+        # a timer may wake a hair early: the bucket due now counts as due
+        now_key = round(self.loop.time() / self.granularity)
+        keys = self._keys
+        while keys and keys[0] <= now_key:
+            key = heapq.heappop(keys)
             bucket = self.buckets.pop(key, None)
-            if not bucket:
+            if bucket is None:
                 continue
-            for item in bucket:
+            for item in (bucket if type(bucket) is set else (bucket,)):
                 if item._wheel_key != key:
                     continue
                 item._wheel_key = -1
@@ -88,5 +102,8 @@ class DeadlineWheel:
                     item._on_deadline()
                 except Exception:
                     logger.exception("deadline handler failed")
-        if self.buckets and self._armed_key is None:
-            self._arm(min(self.buckets))
+        # keys of buckets that emptied before their time are dropped on the way
+        while keys and keys[0] not in self.buckets:
+            heapq.heappop(keys)
+        if keys and self._armed_key is None:
+            self._arm(keys[0])
