@@ -314,17 +314,24 @@ def encode_event(nsp: str, event: str, args: tuple[Any, ...] | list[Any], id: in
 # decoding
 
 
-def _too_deep(data: Any, max_depth: int) -> bool:
-    if type(data) is not list and type(data) is not dict:
-        return False
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        c, depth = stack.pop()
-        if depth > max_depth:
-            return True
-        for v in c if type(c) is list else c.values():
-            if type(v) is list or type(v) is dict:
-                stack.append((v, depth + 1))
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(payload: str, max_depth: int) -> bool:
+    """Nesting depth of the (already validated) JSON text > max_depth?
+
+    Counted on the text, as the compiled twin does: the parsed value can be
+    shallower than what was sent (a repeated key keeps only its last value).
+    """
+    depth = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", payload)):
+        if bracket == "[" or bracket == "{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        else:
+            depth -= 1
     return False
 
 
@@ -498,7 +505,7 @@ class Decoder:
             if (
                 len(payload) > 2 * max_depth
                 and payload.count("[") + payload.count("{") > max_depth
-                and _too_deep(data, max_depth)
+                and _too_deep(payload, max_depth)
             ):
                 raise ProtocolError("nesting too deep")
             if not _payload_valid(t, data):

@@ -571,3 +571,15 @@ def test_encode_moderately_deep_binary(sio: Any) -> None:
     out = sio.encode_event("/", "ev", (data,))
     assert out[1:] == [b"x"]
     assert out[0] == '51-["ev",' + "[" * 200 + '{"_placeholder":true,"num":0}' + "]" * 200 + "]"
+
+
+@pytest.mark.parametrize("text, max_depth", [
+    ('2{"a":[[]],"a":1}', 1),
+    ('2["a",{"x":[[[]]],"x":1}]', 2),
+    ('2["e",{"k":' + "[" * 101 + "]" * 101 + ',"k":0}]', 100),
+])
+def test_depth_counts_what_was_sent_not_what_a_repeated_key_kept(impl: Any, text: str, max_depth: int) -> None:
+    # found by the atheris harness: the twins disagreed when a deep value was
+    # overwritten by a later value of the same key
+    with pytest.raises(ProtocolError, match="nesting too deep"):
+        impl("sio_codec").Decoder(max_depth=max_depth).feed(text)
