@@ -105,5 +105,7 @@ class DeadlineWheel:
         # keys of buckets that emptied before their time are dropped on the way
         while keys and keys[0] not in self.buckets:
             heapq.heappop(keys)
-        if keys and self._armed_key is None:
+        # a handler above may have armed the timer for its own new deadline while an
+        # earlier bucket still waits: the timer must always be set for the earliest one
+        if keys and (self._armed_key is None or keys[0] < self._armed_key):
             self._arm(keys[0])

@@ -51,3 +51,26 @@ async def test_an_item_set_from_its_own_deadline_fires_again() -> None:
     wheel.set(Repeating("r", log, loop), 0.01)
     await asyncio.sleep(0.2)
     assert len(log) == 3
+
+
+async def test_a_handler_setting_a_later_deadline_does_not_delay_an_earlier_one() -> None:
+    # regression: during a fire the timer was disarmed; a handler's set() armed it for its
+    # own (later) deadline and an earlier waiting bucket then fired seconds late
+    loop = asyncio.get_running_loop()
+    wheel = DeadlineWheel(loop, granularity=0.001)
+    log: list[tuple[str, float]] = []
+
+    class Rescheduling(Item):
+        def _on_deadline(self) -> None:
+            super()._on_deadline()
+            wheel.set(self, 5.0)
+
+    start = loop.time()
+    early = Rescheduling("early", log, loop)
+    later = Item("later", log, loop)
+    wheel.set(early, 0.01)
+    wheel.set(later, 0.05)
+    await asyncio.sleep(0.3)
+    assert [n for n, _ in log] == ["early", "later"]
+    assert log[1][1] - start < 0.25
+    wheel.clear(early)
