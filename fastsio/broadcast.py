@@ -17,7 +17,7 @@ from .socket import RESERVED_EVENTS as _RESERVED
 
 if TYPE_CHECKING:
     from .adapter import InMemoryAdapter
-    from .socket import Handshake, Socket
+    from .socket import Socket
 
 __all__ = ["BroadcastOperator", "RemoteSocket"]
 

@@ -5,7 +5,6 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
-from .adapter import BroadcastOptions
 from .broadcast import BroadcastOperator, RemoteSocket
 from .emitter import EventEmitter
 from .socket import RESERVED_EVENTS, Middleware, Socket, _log_task_error, _spawn, _takes_next, run_middlewares

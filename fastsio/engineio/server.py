@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Iterable, Optional, Union
 import orjson
 
 from ..emitter import EventEmitter
-from ..http import HttpConnection, HttpServer, Request
+from ..http import HttpServer, Request
 from .deadlines import DeadlineWheel
 from .polling import PollingTransport
 from .socket import EngineSocket

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 import pytest
+import socketio
 
 PEERS = Path(__file__).resolve().parent.parent / "peers"
 NODE_MODULES = PEERS / "node_modules"
@@ -199,3 +200,22 @@ def wait_until() -> Callable[..., Awaitable[None]]:
             await asyncio.sleep(0.01)
 
     return wait
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., socketio.AsyncClient]]:
+    """``make(**kw)`` -> a new AsyncClient, disconnected after the test."""
+    made: list[socketio.AsyncClient] = []
+
+    def make(**kw: Any) -> socketio.AsyncClient:
+        kw.setdefault("reconnection", False)
+        c = socketio.AsyncClient(**kw)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        try:
+            await asyncio.wait_for(c.disconnect(), 5)
+        except Exception:
+            pass

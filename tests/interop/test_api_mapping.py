@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import Any, Callable
 
 import aiohttp
 import pytest
@@ -20,40 +19,8 @@ import socketio
 import fastsio
 from fastsio.adapter import BroadcastOptions, InMemoryAdapter
 from fastsio.http import HttpServer, Request
+from sio_helpers import WAIT, connect, future, got
 
-WAIT = 10
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[..., socketio.AsyncClient]]:
-    """``make(**kw)`` -> a new AsyncClient, disconnected after the test."""
-    made: list[socketio.AsyncClient] = []
-
-    def make(**kw: Any) -> socketio.AsyncClient:
-        kw.setdefault("reconnection", False)
-        c = socketio.AsyncClient(**kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        try:
-            await asyncio.wait_for(c.disconnect(), 5)
-        except Exception:
-            pass
-
-
-async def connect(c: socketio.AsyncClient, port: int, transports: Optional[list[str]] = None, **kw: Any) -> None:
-    kw.setdefault("wait_timeout", WAIT)
-    await c.connect(f"http://127.0.0.1:{port}", transports=transports or ["websocket"], **kw)
-
-
-def future() -> "asyncio.Future[Any]":
-    return asyncio.get_running_loop().create_future()
-
-
-async def got(fut: Awaitable[Any]) -> Any:
-    return await asyncio.wait_for(fut, WAIT)
 
 
 def collect(c: socketio.AsyncClient, event: str, namespace: str = "/") -> list[tuple[Any, ...]]:

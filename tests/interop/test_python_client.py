@@ -8,48 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Callable
 
 import aiohttp
 import pytest
 import socketio
 
 import fastsio
+from sio_helpers import WAIT, connect, future, got
 
 TRANSPORTS = [["websocket"], ["polling"]]
-WAIT = 10
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[..., socketio.AsyncClient]]:
-    """``make(**kw)`` -> a new AsyncClient, disconnected after the test."""
-    made: list[socketio.AsyncClient] = []
-
-    def make(**kw: Any) -> socketio.AsyncClient:
-        kw.setdefault("reconnection", False)
-        c = socketio.AsyncClient(**kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        try:
-            await asyncio.wait_for(c.disconnect(), 5)
-        except Exception:
-            pass
-
-
-async def connect(c: socketio.AsyncClient, port: int, transports: list[str] | None = None, **kw: Any) -> None:
-    kw.setdefault("wait_timeout", WAIT)
-    await c.connect(f"http://127.0.0.1:{port}", transports=transports or ["websocket"], **kw)
-
-
-def future() -> "asyncio.Future[Any]":
-    return asyncio.get_running_loop().create_future()
-
-
-async def got(fut: Awaitable[Any]) -> Any:
-    return await asyncio.wait_for(fut, WAIT)
 
 
 # -- connection ---------------------------------------------------------------
