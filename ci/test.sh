@@ -25,8 +25,14 @@ ensure_chromium() {
     if ! command -v chromium >/dev/null; then
         echo "[test] installing chromium from Debian" >&2
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq chromium >/dev/null
+        # a mirror hiccup should not fail the run: one more try after a pause
+        for attempt in 1 2; do
+            if apt-get update -qq && apt-get install -y -qq chromium >/dev/null; then
+                break
+            fi
+            echo "[test] chromium install failed (attempt $attempt)" >&2
+            sleep 10
+        done
     fi
     command -v chromium >/dev/null
 }
