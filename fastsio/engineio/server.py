@@ -67,7 +67,8 @@ class Engine(EventEmitter):
         transports: allowed transports.
         allow_upgrades: whether polling may upgrade to websocket.
         per_message_deflate: negotiate permessage-deflate on WebSockets; messages
-            of 1 kB or more are then sent compressed.
+            of 1 kB or more are then sent compressed (a dict ``{"threshold": bytes}``
+            sets the size).
         http_compression: gzip/deflate polling responses of 1 kB or more; a dict
             ``{"threshold": bytes}`` sets the size.
         cookie: False, True (``io`` cookie) or a dict (``name``, ``path``,
@@ -113,6 +114,9 @@ class Engine(EventEmitter):
         self.transports = tuple(t for t in transports if t in TRANSPORTS)
         self.allow_upgrades = allow_upgrades
         self.per_message_deflate = bool(per_message_deflate)
+        self.deflate_threshold = 1024
+        if isinstance(per_message_deflate, dict):
+            self.deflate_threshold = int(per_message_deflate.get("threshold", 1024))
         self.http_compression = bool(http_compression)
         self.compression_threshold = COMPRESSION_THRESHOLD
         if isinstance(http_compression, dict):
@@ -383,7 +387,7 @@ class Engine(EventEmitter):
             sock._open()
             t.on_request(req)
         else:
-            t = WebSocketTransport(protocol, self.max_http_buffer_size)
+            t = WebSocketTransport(protocol, self.max_http_buffer_size, self.deflate_threshold)
             conn = req.connection
             assert conn is not None
             headers = self._ws_headers(req, sid)
@@ -398,7 +402,7 @@ class Engine(EventEmitter):
         self.emit("connection", sock)
 
     def _upgrade(self, req: Request, sock: EngineSocket) -> None:
-        t = WebSocketTransport(sock.protocol, self.max_http_buffer_size)
+        t = WebSocketTransport(sock.protocol, self.max_http_buffer_size, self.deflate_threshold)
         conn = req.connection
         assert conn is not None
         if not conn.accept_websocket(t, max_message_size=self.max_http_buffer_size,

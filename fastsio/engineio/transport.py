@@ -54,10 +54,16 @@ class PreparedMessage:
             self._ws3 = frame_packets(self.packets, True)
         return self._ws3
 
-    def ws_bytes_deflate(self, protocol: int) -> bytes:
-        """Like ``ws_bytes``, for connections that negotiated permessage-deflate."""
+    def ws_bytes_deflate(self, protocol: int, threshold: int = 1024) -> bytes:
+        """Like ``ws_bytes``, for connections that negotiated permessage-deflate.
+
+        Parts of ``threshold`` bytes or more are compressed; one server has one
+        threshold, so the frames are cached for the first one asked for.
+        """
         if not self.compress:
             return self.ws_bytes(protocol)
+        if threshold != DEFLATE_THRESHOLD:
+            return frame_packets(self.packets, protocol == 3, True, threshold)
         if protocol == 4:
             if self._ws4z is None:
                 self._ws4z = frame_packets(self.packets, False, True)
@@ -71,13 +77,14 @@ class PreparedMessage:
 DEFLATE_THRESHOLD = 1024
 
 
-def frame_packets(packets: Sequence[Packet], eio3: bool, deflate: bool = False) -> bytes:
+def frame_packets(packets: Sequence[Packet], eio3: bool, deflate: bool = False,
+                  threshold: int = DEFLATE_THRESHOLD) -> bytes:
     """Engine.IO packets -> server-to-client WebSocket frames, joined."""
     frames = []
     for ptype, data in packets:
         content = eio_codec.encode_ws(ptype, data, eio3)
         opcode = 1 if isinstance(content, str) else 2
-        if deflate and len(content) >= DEFLATE_THRESHOLD:
+        if deflate and len(content) >= threshold:
             raw = content.encode("utf-8") if isinstance(content, str) else content
             frames.append(ws_frames.build_frame(opcode, deflate_message(raw), rsv1=True))
         else:

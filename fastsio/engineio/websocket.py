@@ -17,16 +17,17 @@ __all__ = ["WebSocketTransport"]
 class WebSocketTransport(Transport, WebSocketHandler):
     """Engine.IO over one WebSocket; always writable (the kernel buffer is bounded below it)."""
 
-    __slots__ = ("conn", "max_message_size", "deflate")
+    __slots__ = ("conn", "max_message_size", "deflate", "deflate_threshold")
 
     name = "websocket"
 
-    def __init__(self, protocol: int, max_message_size: int) -> None:
+    def __init__(self, protocol: int, max_message_size: int, deflate_threshold: int = 1024) -> None:
         super().__init__(protocol)
         self.conn: "HttpConnection | None" = None
         self.max_message_size = max_message_size
         self.writable = True
         self.deflate = False
+        self.deflate_threshold = deflate_threshold
 
     def attach(self, conn: "HttpConnection") -> None:
         self.conn = conn
@@ -63,12 +64,13 @@ class WebSocketTransport(Transport, WebSocketHandler):
 
     def send(self, packets: list[Packet], compress: bool = True) -> None:
         if self.conn is not None:
-            self.conn.write(frame_packets(packets, self.protocol == 3, self.deflate and compress))
+            self.conn.write(frame_packets(packets, self.protocol == 3, self.deflate and compress,
+                                          self.deflate_threshold))
 
     def send_prepared(self, message: PreparedMessage) -> None:
         if self.conn is not None:
             if self.deflate:
-                self.conn.write(message.ws_bytes_deflate(self.protocol))
+                self.conn.write(message.ws_bytes_deflate(self.protocol, self.deflate_threshold))
             else:
                 self.conn.write(message.ws_bytes(self.protocol))
 

@@ -107,3 +107,38 @@ async def test_compress_false_sends_large_messages_uncompressed(free_port: int) 
         await raw.close()
     finally:
         await io.close()
+
+
+async def test_threshold_option_compresses_smaller_messages(free_port: int) -> None:
+    io = fastsio.Server(per_message_deflate={"threshold": 16})
+    ready = asyncio.Event()
+    sockets: list[Any] = []
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        socket.join("all")
+        sockets.append(socket)
+        ready.set()
+
+    await io.listen(free_port, host="127.0.0.1")
+    try:
+        raw = await ws_open(free_port, "/socket.io/?EIO=4&transport=websocket",
+                            extra={"Sec-WebSocket-Extensions": "permessage-deflate"})
+        await raw.recv_frame()
+        await raw.send_text("40")
+        await raw.recv_frame()
+        await asyncio.wait_for(ready.wait(), 5)
+        sockets[0].emit("direct", "twenty bytes or so")
+        io.to("all").emit("room", "twenty bytes or so")
+        io.emit("t", 1)  # '42["t",1]' is under 16 bytes: sent as is
+        got = []
+        for _ in range(3):
+            opcode, payload, compressed = await raw.recv_frame()
+            if compressed:
+                payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff").decode()
+            got.append((payload, compressed))
+        assert got == [('42["direct","twenty bytes or so"]', True), ('42["room","twenty bytes or so"]', True),
+                       ('42["t",1]', False)]
+        await raw.close()
+    finally:
+        await io.close()
