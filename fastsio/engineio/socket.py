@@ -89,19 +89,19 @@ class EngineSocket(EventEmitter):
 
     def _add(self, event: str, fn: Any, prepend: bool) -> None:
         super()._add(event, fn, prepend)
-        self._refresh_writer()
+        self._refresh_direct()
 
     def off(self, event: str, listener: Any) -> "EngineSocket":
         super().off(event, listener)
-        self._refresh_writer()
+        self._refresh_direct()
         return self
 
     def remove_all_listeners(self, event: Optional[str] = None) -> "EngineSocket":
         super().remove_all_listeners(event)
-        self._refresh_writer()
+        self._refresh_direct()
         return self
 
-    def _refresh_writer(self) -> None:
+    def _refresh_direct(self) -> None:
         lst = self._listeners
         self._watched = lst is not None and any(lst.get(e) for e in self._PACKET_EVENTS)
         t = self.transport
@@ -128,7 +128,7 @@ class EngineSocket(EventEmitter):
         if srv.initial_packet is not None:
             self._send_packet(MESSAGE, srv.initial_packet)
         self.emit("open")
-        self._refresh_writer()
+        self._refresh_direct()
         if self.protocol == 4:
             self._schedule_ping()
         else:
@@ -242,7 +242,7 @@ class EngineSocket(EventEmitter):
             old.close()
             self.emit("upgrade", transport)
             self._flush()
-            self._refresh_writer()
+            self._refresh_direct()
         else:
             self._end_probe()
             transport.close()
@@ -260,7 +260,7 @@ class EngineSocket(EventEmitter):
         t = self.transport
         if self.ready_state != "open" or not t.writable:
             return False
-        return t.can_write_now() if hasattr(t, "can_write_now") else True
+        return t.can_write_now()
 
     def send(self, data: Union[str, bytes, bytearray, memoryview], options: Any = None,
              callback: Any = None) -> "EngineSocket":

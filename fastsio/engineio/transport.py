@@ -109,6 +109,10 @@ class Transport:
     def send(self, packets: list[Packet], compress: bool = True) -> None:
         raise NotImplementedError
 
+    def can_write_now(self) -> bool:
+        """Whether a packet written now leaves without waiting (volatile packets need it)."""
+        return True
+
     def close(self) -> None:
         raise NotImplementedError
 

@@ -25,7 +25,7 @@ import socketio
 
 import fastsio
 
-from raw import RawWebSocket, close_all, ws_open
+from raw import RawWebSocket, close_all, wait_for, ws_open
 
 HOST = "127.0.0.1"
 N_RAW = 300
@@ -117,12 +117,7 @@ class Fanout:
         return [p for p in self.peers if isinstance(p, RawPeer)]
 
     async def wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.02)
+        await wait_for(predicate, timeout, what)
 
     async def end(self) -> int:
         """Emits an end marker to everyone and waits until every peer has it."""

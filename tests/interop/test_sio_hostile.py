@@ -27,7 +27,7 @@ import pytest
 import fastsio
 from fastsio.exceptions import ProtocolError
 
-from raw import MASK, RawWebSocket, close_all, ws_open
+from raw import MASK, RawWebSocket, close_all, wait_for, ws_open
 from fastsio._impl import ws_frames
 
 HOST = "127.0.0.1"
@@ -161,12 +161,7 @@ class Live:
         return w
 
     async def wait(self, predicate: Any, what: str, timeout: float = WAIT) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.01)
+        await wait_for(predicate, timeout, what)
 
 
 @pytest.fixture
