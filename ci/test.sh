@@ -7,8 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# Installs redis-server from Debian when it is missing (for the Redis adapter
-# tests; not called yet).
+# Installs redis-server from Debian when it is missing: the adapter tests start
+# private redis-server processes (tests/support/redis_server.py).
 ensure_redis() {
     if ! command -v redis-server >/dev/null; then
         echo "[test] installing redis-server" >&2
@@ -39,6 +39,7 @@ ensure_chromium() {
 
 bash "$ROOT/ci/setup.sh"
 ensure_chromium
+ensure_redis
 
 PY="$ROOT/.venv/bin/python"
 WORK="$ROOT/tests/.work"

@@ -13,3 +13,7 @@ def impl(request):
     def get(name):
         return importlib.import_module(f"fastsio._{request.param}.{name}")
     return get
+
+
+# A real redis-server per test that asks for it (tests/support/redis_server.py).
+from support.redis_server import redis_server  # noqa: E402,F401

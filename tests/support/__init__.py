@@ -1,0 +1,1 @@
+"""Helpers shared by test folders: real peers started by the tests."""
