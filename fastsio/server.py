@@ -12,15 +12,19 @@ import logging
 import os
 import re
 import signal
-from typing import Any, Callable, Iterable, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar, Union, overload
 
 from ._impl import sio_codec
 from .adapter import InMemoryAdapter, SessionAwareAdapter
 from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
 from .namespace import Namespace
+from .options import ServerOptions, engine_option_names, resolve
 from .parent_namespace import ParentNamespace
 from .socket import Socket, _log_task_error, _spawn
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Server"]
 
@@ -46,19 +50,6 @@ _CLIENT_FILES = frozenset(
     )
 )
 
-_SIO_OPTIONS = frozenset(
-    (
-        "path",
-        "serve_client",
-        "adapter",
-        "parser",
-        "connect_timeout",
-        "connection_state_recovery",
-        "cleanup_empty_child_namespaces",
-    )
-)
-
-
 class Server:
     """A Socket.IO v4 server.
 
@@ -80,6 +71,10 @@ class Server:
         **engine_options: passed to the Engine.IO server (``ping_interval``,
             ``ping_timeout``, ``cors``, ``transports``, ``allow_eio3``...).
 
+    Every option is declared in ``fastsio.options.ServerOptions`` (type and
+    default); an unknown one raises ``TypeError`` at construction, naming
+    the closest valid one.
+
     Example:
         >>> io = fastsio.Server(cors={"origin": "*"})
         >>> @io.on("connection")
@@ -88,23 +83,25 @@ class Server:
         >>> io.run(port=3000)
     """
 
-    def __init__(self, port: Optional[int] = None, **options: Any) -> None:
-        self._options = options
+    def __init__(self, port: Optional[int] = None, **options: Unpack[ServerOptions]) -> None:
+        o = resolve(ServerOptions, options, "Server")
+        self._options = o
         self._path = "/socket.io"
-        self.path(options.get("path", "/socket.io/"))
-        self._serve_client: bool = bool(options.get("serve_client", True))
-        self._connect_timeout: Optional[float] = options.get("connect_timeout", 45)
-        self._parser: Any = options.get("parser") or sio_codec
-        recovery = options.get("connection_state_recovery")
+        self.path(o["path"])
+        self._serve_client: bool = bool(o["serve_client"])
+        self._connect_timeout: Optional[float] = o["connect_timeout"]
+        self._parser: Any = o["parser"] or sio_codec
+        recovery = o["connection_state_recovery"]
         self._recovery: Optional[dict[str, Any]] = None
         if recovery is not None and recovery is not False:
             merged = {"max_disconnection_duration": 120, "skip_middlewares": True}
             if isinstance(recovery, dict):
                 merged.update(recovery)
             self._recovery = merged
-        self._cleanup_empty_child_namespaces = bool(options.get("cleanup_empty_child_namespaces", False))
-        self._engine_options = {k: v for k, v in options.items() if k not in _SIO_OPTIONS}
-        self._adapter: Callable[[Namespace], Any] = options.get("adapter") or (
+        self._cleanup_empty_child_namespaces = bool(o["cleanup_empty_child_namespaces"])
+        engine_names = engine_option_names()
+        self._engine_options: dict[str, Any] = {k: v for k, v in options.items() if k in engine_names}
+        self._adapter: Callable[[Namespace], Any] = o["adapter"] or (
             SessionAwareAdapter if self._recovery is not None else InMemoryAdapter
         )
         self._nsps: dict[str, Namespace] = {}

@@ -15,17 +15,21 @@ import logging
 import os
 import re
 import zlib
-from typing import Any, Awaitable, Callable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
 
 import orjson
 
 from ..emitter import EventEmitter
 from ..http import HttpServer, Request
+from ..options import EngineOptions, resolve
 from .deadlines import DeadlineWheel
 from .polling import PollingTransport
 from .socket import EngineSocket
 from .transport import TRANSPORTS
 from .websocket import WebSocketTransport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Engine", "ERROR_MESSAGES"]
 
@@ -86,6 +90,9 @@ class Engine(EventEmitter):
             reading (a polling client that stopped polling) before it is
             closed with "transport error".
 
+    Every option is declared in ``fastsio.options.EngineOptions`` (type and
+    default); an unknown one raises ``TypeError`` naming the closest valid one.
+
     Example:
         >>> engine = Engine()
         >>> @engine.on("connection")
@@ -94,42 +101,36 @@ class Engine(EventEmitter):
         >>> await engine.listen(3000, host="127.0.0.1")
     """
 
-    def __init__(self, *, path: str = "/engine.io/", ping_interval: float = 25, ping_timeout: float = 20,
-                 upgrade_timeout: float = 10, max_http_buffer_size: int = 1_000_000,
-                 allow_request: Optional[Callable[[Request], Any]] = None,
-                 transports: Iterable[str] = ("polling", "websocket"), allow_upgrades: bool = True,
-                 per_message_deflate: Union[bool, dict[str, Any]] = False, http_compression: Union[bool, dict[str, Any]] = True,
-                 cookie: Union[bool, dict[str, Any]] = False, cors: Optional[dict[str, Any]] = None,
-                 allow_eio3: bool = False, initial_packet: Any = None, add_trailing_slash: bool = True,
-                 header_timeout: float = 5.0, keep_alive_timeout: float = 5.0, body_timeout: float = 10.0,
-                 max_buffered_bytes: int = 16 * 1024 * 1024, **unknown: Any) -> None:
+    def __init__(self, **options: Unpack[EngineOptions]) -> None:
         super().__init__()
-        if unknown:
-            raise TypeError(f"unknown Engine option(s): {', '.join(sorted(unknown))}")
-        self.ping_interval = float(ping_interval)
-        self.ping_timeout = float(ping_timeout)
-        self.upgrade_timeout = float(upgrade_timeout)
-        self.max_http_buffer_size = int(max_http_buffer_size)
-        self.allow_request = allow_request
-        self.transports = tuple(t for t in transports if t in TRANSPORTS)
-        self.allow_upgrades = allow_upgrades
+        o = resolve(EngineOptions, options, "Engine")
+        path: str = o["path"]
+        self.ping_interval = float(o["ping_interval"])
+        self.ping_timeout = float(o["ping_timeout"])
+        self.upgrade_timeout = float(o["upgrade_timeout"])
+        self.max_http_buffer_size = int(o["max_http_buffer_size"])
+        self.allow_request: Optional[Callable[[Request], Any]] = o["allow_request"]
+        self.transports = tuple(t for t in o["transports"] if t in TRANSPORTS)
+        self.allow_upgrades: bool = o["allow_upgrades"]
+        per_message_deflate = o["per_message_deflate"]
         self.per_message_deflate = bool(per_message_deflate)
         self.deflate_threshold = 1024
         if isinstance(per_message_deflate, dict):
             self.deflate_threshold = int(per_message_deflate.get("threshold", 1024))
+        http_compression = o["http_compression"]
         self.http_compression = bool(http_compression)
         self.compression_threshold = COMPRESSION_THRESHOLD
         if isinstance(http_compression, dict):
             self.compression_threshold = int(http_compression.get("threshold", COMPRESSION_THRESHOLD))
-        self.cookie = cookie
-        self.cors = cors
-        self.allow_eio3 = allow_eio3
-        self.initial_packet = initial_packet
-        self.add_trailing_slash = add_trailing_slash
-        self.header_timeout = header_timeout
-        self.keep_alive_timeout = keep_alive_timeout
-        self.body_timeout = body_timeout
-        self.max_buffered_bytes = int(max_buffered_bytes)
+        self.cookie: Union[bool, dict[str, Any]] = o["cookie"]
+        self.cors: Optional[dict[str, Any]] = o["cors"]
+        self.allow_eio3: bool = o["allow_eio3"]
+        self.initial_packet: Any = o["initial_packet"]
+        self.add_trailing_slash: bool = o["add_trailing_slash"]
+        self.header_timeout: float = o["header_timeout"]
+        self.keep_alive_timeout: float = o["keep_alive_timeout"]
+        self.body_timeout: float = o["body_timeout"]
+        self.max_buffered_bytes = int(o["max_buffered_bytes"])
         self.clients: dict[str, EngineSocket] = {}
         self.generate_id: Callable[..., Any] = default_generate_id
         self.fallback: Optional[Callable[[Request], Any]] = None
