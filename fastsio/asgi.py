@@ -193,6 +193,9 @@ class ASGIApp:
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
             return
+        if getattr(self.io, "_inits_pending", False):
+            # No lifespan events (lifespan="off"): start the adapters on this loop now.
+            self.io._start_adapter_inits()
         engine = self.engine
         path = scope.get("path", "")
         if path not in engine._paths and not self._is_client_file(path):
@@ -214,13 +217,27 @@ class ASGIApp:
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.other_app is not None:
+            # The other app owns the lifespan: start the adapters now, without waiting.
+            if getattr(self.io, "_inits_pending", False):
+                self.io._start_adapter_inits()
             await self.other_app(scope, receive, send)
             return
+        is_server = hasattr(self.io, "_init_adapters")
         while True:
             event = await receive()
             if event["type"] == "lifespan.startup":
+                if is_server:
+                    # The adapters' init() (a Redis subscription...) runs on the serving loop.
+                    try:
+                        await self.io._init_adapters()
+                    except Exception as exc:
+                        logger.exception("an adapter failed to start")
+                        await send({"type": "lifespan.startup.failed", "message": f"adapter failed to start: {exc!r}"})
+                        return
                 await send({"type": "lifespan.startup.complete"})
             elif event["type"] == "lifespan.shutdown":
+                if is_server:
+                    await self.io.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

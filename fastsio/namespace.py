@@ -1,17 +1,16 @@
 """Namespace: a channel of the server with its own sockets, rooms and middlewares."""
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
 
 from .broadcast import BroadcastOperator, RemoteSocket
 from .emitter import EventEmitter
 from .socket import RESERVED_EVENTS, Middleware, Socket, _log_task_error, _spawn, _takes_next, run_middlewares
 
 if TYPE_CHECKING:
-    import asyncio
-
     from .client import Client
     from .parent_namespace import ParentNamespace
     from .server import Server
@@ -60,7 +59,7 @@ class Namespace(EventEmitter):
     """
 
     __slots__ = ("name", "server", "sockets", "adapter", "_pre_connect", "_fns", "_ids", "_outgoing_sids", "_parent",
-                 "_encode", "_directs")
+                 "_encode", "_directs", "_adapter_init")
 
     def __init__(self, server: "Server", name: str) -> None:
         super().__init__()
@@ -82,9 +81,38 @@ class Namespace(EventEmitter):
 
     def _init_adapter(self) -> None:
         self.adapter = self.server._adapter(self)
+        # What the adapter's init() returned, while it may still be pending:
+        # an awaitable not yet started (no loop ran when the namespace was
+        # made), then the task running it on the loop that serves.
+        self._adapter_init: Optional[Awaitable[Any]] = None
         result = self.adapter.init()
         if inspect.isawaitable(result):
-            _spawn(result, _log_task_error)
+            self._adapter_init = result
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                # Module level, before any loop: listen(), run(), the ASGI
+                # startup or the first connection start it on the serving loop.
+                self.server._inits_pending = True
+                return
+            self._start_adapter_init()
+
+    def _start_adapter_init(self) -> Optional["asyncio.Future[Any]"]:
+        """Start the pending adapter init on the running loop; the task, or None when there is none."""
+        pending = self._adapter_init
+        if pending is None:
+            return None
+        if not isinstance(pending, asyncio.Future):
+            task = asyncio.ensure_future(pending)
+            name = self.name
+
+            def done(fut: "asyncio.Future[Any]") -> None:
+                if not fut.cancelled() and fut.exception() is not None:
+                    logger.error("the adapter of namespace %s failed to start", name, exc_info=fut.exception())
+
+            task.add_done_callback(done)
+            self._adapter_init = pending = task
+        return pending
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name!r} sockets={len(self.sockets)}>"

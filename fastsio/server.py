@@ -105,6 +105,8 @@ class Server:
             SessionAwareAdapter if self._recovery is not None else InMemoryAdapter
         )
         self._nsps: dict[str, Namespace] = {}
+        # True while some namespace's adapter init() waits for a loop to run it.
+        self._inits_pending = False
         self._parent_nsps: list[tuple[Callable[..., Any], ParentNamespace]] = []
         self._parent_from_regex: list[tuple["re.Pattern[str]", ParentNamespace]] = []
         self._engine: Any = None
@@ -177,8 +179,45 @@ class Server:
         if port is None:
             raise ValueError("listen() needs a port")
         self._pending_port = None
+        await self._init_adapters()
         await self.engine.listen(port, host=host, ssl=ssl)
         return self
+
+    def _start_adapter_inits(self) -> list["asyncio.Future[Any]"]:
+        """Start, on the running loop, every adapter init() still waiting for one; the unfinished ones."""
+        self._inits_pending = False
+        running = []
+        for nsp in list(self._nsps.values()):
+            task = nsp._start_adapter_init()
+            if task is not None:
+                if task.done():
+                    nsp._adapter_init = None
+                else:
+                    running.append(task)
+        return running
+
+    async def _init_adapters(self) -> None:
+        """Wait until every namespace's adapter has finished its init().
+
+        Raises:
+            Exception: what a failing init() raised (a Redis that cannot be
+                reached, for instance), after the others finished.
+        """
+        tasks = [nsp._start_adapter_init() for nsp in list(self._nsps.values())]
+        self._inits_pending = False
+        started = [t for t in tasks if t is not None]
+        if not started:
+            return
+        done, pending = await asyncio.wait(started, timeout=5)
+        if pending:
+            logger.warning("still waiting for the adapters of %d namespace(s) to start", len(pending))
+            await asyncio.wait(pending)
+        for nsp in list(self._nsps.values()):
+            task = nsp._adapter_init
+            if task is not None and isinstance(task, asyncio.Future) and task.done():
+                nsp._adapter_init = None
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
 
     attach = listen
 
@@ -207,10 +246,22 @@ class Server:
             uvloop.run(main())
 
     async def close(self) -> None:
-        """Disconnect every socket (reason ``"server shutting down"``) and close the engine."""
+        """Disconnect every socket (reason ``"server shutting down"``), close every adapter, then the engine.
+
+        Each adapter's ``close()`` is awaited when it returns an awaitable; an
+        adapter init() still running is cancelled first.
+        """
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
                 socket._onclose("server shutting down")
+            pending = nsp._adapter_init
+            nsp._adapter_init = None
+            if isinstance(pending, asyncio.Future):
+                if not pending.done():
+                    pending.cancel()
+                    await asyncio.wait([pending])
+            elif inspect.iscoroutine(pending):
+                pending.close()
             try:
                 result = nsp.adapter.close()
                 if inspect.isawaitable(result):
@@ -232,6 +283,9 @@ class Server:
 
     def onconnection(self, conn: Any) -> "Server":
         """Take a new Engine.IO connection (advanced: ``bind`` calls it)."""
+        if self._inits_pending:
+            # Served by an engine that was not started through listen().
+            self._start_adapter_inits()
         client = Client(self, conn)
         if conn.protocol == 3:
             # socket.io v2 clients are connected to "/" without asking.
