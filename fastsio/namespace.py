@@ -77,6 +77,7 @@ class Namespace(EventEmitter):
         self._parent: Optional["ParentNamespace"] = None
         # The server's parser encodes every packet of this namespace.
         self._encode: Callable[..., list[Any]] = server._parser.encode
+        self._adapter_init: Optional[Awaitable[Any]] = None
         self._init_adapter()
 
     def _init_adapter(self) -> None:
@@ -84,7 +85,7 @@ class Namespace(EventEmitter):
         # What the adapter's init() returned, while it may still be pending:
         # an awaitable not yet started (no loop ran when the namespace was
         # made), then the task running it on the loop that serves.
-        self._adapter_init: Optional[Awaitable[Any]] = None
+        self._adapter_init = None
         result = self.adapter.init()
         if inspect.isawaitable(result):
             self._adapter_init = result
