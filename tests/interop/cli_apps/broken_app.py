@@ -1,0 +1,5 @@
+"""A module that fails to import (tests/interop/test_cli.py)."""
+import fastsio
+
+io = fastsio.Server()
+1 / 0
