@@ -272,6 +272,15 @@ class InMemoryAdapter(EventEmitter):
         """The session of ``pid`` plus missed packets, or None; may return an awaitable."""
         return None
 
+    def _restore_refused(self, session: dict[str, Any]) -> Any:
+        """Take back a session ``restore_session`` gave for a reconnect that did not happen.
+
+        Called when a middleware refused the socket or the client left before
+        it connected, so the session can still be restored later; may return
+        an awaitable.
+        """
+        return None
+
 
 Adapter = InMemoryAdapter
 
@@ -282,16 +291,28 @@ class SessionAwareAdapter(InMemoryAdapter):
     Every event broadcast without acknowledgement and not volatile gets an
     offset, appended as its last argument (as Node does, so the client learns
     the offset of the last packet it processed). Expiry is lazy: old packets
-    and sessions are dropped when the adapter is used, no timer runs.
+    and sessions are dropped when the adapter is used, no timer runs. Both
+    expire in arrival order, so each use pays only for what expired, not
+    for what is stored.
+
+    A session is handed out once by ``restore_session``; if the reconnect is
+    then refused (a middleware with ``skip_middlewares=False``, or the client
+    left meanwhile) the namespace gives it back with ``_restore_refused`` and
+    it stays restorable until its original expiry.
     """
 
-    __slots__ = ("max_disconnection_duration", "_sessions", "_packets", "_prefix", "_seq", "_first_seq")
+    __slots__ = ("max_disconnection_duration", "_sessions", "_session_order", "_packets", "_prefix", "_seq",
+                 "_first_seq")
 
     def __init__(self, nsp: "Namespace") -> None:
         super().__init__(nsp)
         opts = nsp.server._recovery or {}
         self.max_disconnection_duration: float = float(opts.get("max_disconnection_duration", 120))
         self._sessions: dict[str, dict[str, Any]] = {}
+        # (disconnected_at, pid, stored) in persist order. A pid persisted again
+        # leaves its old entry behind; pruning drops an entry's session only if
+        # the dict still holds that very object.
+        self._session_order: deque[tuple[float, str, dict[str, Any]]] = deque()
         # (emitted_at, data, opts) in offset order; offsets are prefix + seq.
         self._packets: deque[tuple[float, list[Any], BroadcastOptions]] = deque()
         # A random prefix per adapter so an offset from another process (or an
@@ -306,8 +327,10 @@ class SessionAwareAdapter(InMemoryAdapter):
         while packets and packets[0][0] < threshold:
             packets.popleft()
             self._first_seq += 1
-        if self._sessions:
-            for pid in [p for p, s in self._sessions.items() if s["disconnected_at"] < threshold]:
+        order = self._session_order
+        while order and order[0][0] < threshold:
+            _, pid, stored = order.popleft()
+            if self._sessions.get(pid) is stored:
                 del self._sessions[pid]
 
     def broadcast(self, packet: Any, opts: BroadcastOptions) -> None:
@@ -321,18 +344,26 @@ class SessionAwareAdapter(InMemoryAdapter):
             self._packets.append((now, packet.data, opts))
         super().broadcast(packet, opts)
 
+    def _store(self, session: dict[str, Any], disconnected_at: float) -> None:
+        stored = {"sid": session["sid"], "pid": session["pid"], "rooms": session["rooms"],
+                  "data": session["data"], "disconnected_at": disconnected_at}
+        self._sessions[session["pid"]] = stored
+        self._session_order.append((disconnected_at, session["pid"], stored))
+
     def persist_session(self, session: dict[str, Any]) -> None:
         now = time.monotonic()
         self._prune(now)
-        stored = dict(session)
-        stored["disconnected_at"] = now
-        self._sessions[session["pid"]] = stored
+        self._store(session, now)
 
     def restore_session(self, pid: str, offset: str) -> Optional[dict[str, Any]]:
         now = time.monotonic()
         self._prune(now)
         session = self._sessions.get(pid)
         if session is None:
+            return None
+        if session["disconnected_at"] < now - self.max_disconnection_duration:
+            # given back after a refused reconnect, now past its expiry
+            del self._sessions[pid]
             return None
         if not offset.startswith(self._prefix):
             return None
@@ -357,7 +388,16 @@ class SessionAwareAdapter(InMemoryAdapter):
             "rooms": list(session["rooms"]),
             "data": session["data"],
             "missed_packets": missed,
+            "disconnected_at": session["disconnected_at"],
         }
+
+    def _restore_refused(self, session: dict[str, Any]) -> None:
+        """Keep a session that ``restore_session`` handed out for a reconnect that failed."""
+        now = time.monotonic()
+        self._prune(now)
+        disconnected_at = session.get("disconnected_at", now)
+        if disconnected_at >= now - self.max_disconnection_duration and session["pid"] not in self._sessions:
+            self._store(session, disconnected_at)
 
 
 def _should_include(rooms: set[str], opts: BroadcastOptions) -> bool:

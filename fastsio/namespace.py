@@ -175,6 +175,7 @@ class Namespace(EventEmitter):
         on_connected: Callable[[Socket], Any],
     ) -> None:
         if client.conn.ready_state != "open":
+            self._restore_refused(session)
             return
         socket = Socket(self, client, auth, session)
         self._pre_connect[socket.id] = socket
@@ -189,14 +190,28 @@ class Namespace(EventEmitter):
         def done(err: Optional[BaseException]) -> None:
             if client.conn.ready_state != "open" or client._closed:
                 socket._cleanup()
+                self._restore_refused(session)
                 return
             if err is not None:
                 socket._cleanup()
+                self._restore_refused(session)
                 socket._error(_error_payload(err, client.conn.protocol))
                 return
             self._do_connect(socket, on_connected)
 
         run_middlewares(self._fns, socket, done)
+
+    def _restore_refused(self, session: Optional[dict[str, Any]]) -> None:
+        # A restored session whose socket never connected stays restorable.
+        if session is None:
+            return
+        try:
+            result = self.adapter._restore_refused(session)
+        except Exception:
+            logger.exception("error while keeping a session after a refused reconnect")
+            return
+        if inspect.isawaitable(result):
+            _spawn(result, _log_task_error)
 
     def _do_connect(self, socket: Socket, on_connected: Callable[[Socket], Any]) -> None:
         self._pre_connect.pop(socket.id, None)

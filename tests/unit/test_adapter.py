@@ -188,3 +188,118 @@ def test_off_means_no_offset() -> None:
     assert "pid" not in conn.packets()[0].data
     io.emit("e", 1)
     assert conn.packets()[0].data == ["e", 1]
+
+
+def test_refused_reconnect_keeps_the_session() -> None:
+    # Regression: restore_session dropped the session before the middlewares
+    # ran, so a refused reconnect (skip_middlewares=False) lost it for good.
+    io = recovery_server(max_disconnection_duration=60, skip_middlewares=False)
+
+    def mw(socket: Any, next_: Any) -> None:
+        if socket.handshake.auth.get("token") == "bad":
+            next_(fastsio.ConnectionRejected("nope"))
+        else:
+            next_()
+
+    io.use(mw)
+    conn = connect(io)
+    pid = conn.packets()[0].data["pid"]
+    sock = the_socket(io, conn)
+    sock.join("r")
+    io.emit("e", 1)
+    offset = conn.packets()[0].data[-1]
+    conn.drop("transport close")
+    io.to("r").emit("missed", 2)
+    refused = connect(io, auth={"pid": pid, "offset": offset, "token": "bad"})
+    (err,) = refused.packets()
+    assert err.type == C.CONNECT_ERROR and err.data["message"] == "nope"
+    again = connect(io, auth={"pid": pid, "offset": offset, "token": "good"})
+    packets = again.packets()
+    assert packets[0].type == C.CONNECT and packets[0].data["sid"] == sock.id
+    assert [p.data[:2] for p in packets[1:]] == [["missed", 2]]
+    new = the_socket(io, again)
+    assert new.recovered and "r" in new.rooms
+    # restored once: the same pid cannot be restored a second time
+    third = connect(io, auth={"pid": pid, "offset": offset, "token": "good"})
+    assert not the_socket(io, third).recovered
+
+
+def test_reconnect_of_a_client_that_left_during_middlewares_keeps_the_session() -> None:
+    io = recovery_server(max_disconnection_duration=60, skip_middlewares=False)
+    pending: list[Any] = []
+    io.use(lambda socket, next_: pending.append(next_))
+    conn = connect(io)
+    pending.pop()()
+    pid = conn.packets()[0].data["pid"]
+    io.emit("e", 1)
+    offset = conn.packets()[0].data[-1]
+    conn.drop("transport close")
+    gone = connect(io, auth={"pid": pid, "offset": offset})
+    gone.drop("transport close")
+    pending.pop()()  # the middleware accepts after the client left
+    again = connect(io, auth={"pid": pid, "offset": offset})
+    pending.pop()()
+    assert the_socket(io, again).recovered
+
+
+def test_given_back_session_still_expires_on_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_mod
+
+    io = recovery_server(max_disconnection_duration=10, skip_middlewares=False)
+    io.use(lambda socket, next_: next_(fastsio.ConnectionRejected("no")))
+    adapter = io.sockets.adapter
+    assert isinstance(adapter, SessionAwareAdapter)
+    adapter.persist_session({"sid": "s", "pid": "p", "rooms": ["s"], "data": {}})
+    io.emit("e")
+    offset = adapter._packets[0][1][-1]
+    connect(io, auth={"pid": "p", "offset": offset})
+    assert "p" in adapter._sessions
+    now = time_mod.monotonic()
+    monkeypatch.setattr("fastsio.adapter.time.monotonic", lambda: now + 11)
+    assert adapter.restore_session("p", offset) is None
+    assert not adapter._sessions
+
+
+def test_expiry_cost_does_not_grow_with_stored_sessions() -> None:
+    # Regression: every emit walked every stored session to prune the expired
+    # ones, so after a mass disconnect one emit cost O(stored sessions).
+    import time as time_mod
+
+    def cost(stored: int) -> float:
+        io = recovery_server(max_disconnection_duration=600)
+        adapter = io.sockets.adapter
+        for i in range(stored):
+            adapter.persist_session({"sid": f"s{i}", "pid": f"p{i}", "rooms": [f"s{i}"], "data": {}})
+        conn = connect(io)
+        sock = the_socket(io, conn)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time_mod.perf_counter()
+            for _ in range(300):
+                sock.emit("e", 1)
+            best = min(best, time_mod.perf_counter() - t0)
+            conn.sent.clear()
+        return best
+
+    empty = cost(0)
+    full = cost(30_000)
+    # the old code walked 30,000 sessions per emit (hundreds of times slower)
+    assert full < empty * 5 + 0.02, (empty, full)
+
+
+def test_sessions_expire_in_arrival_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = [1000.0]
+    monkeypatch.setattr("fastsio.adapter.time.monotonic", lambda: t[0])
+    io = recovery_server(max_disconnection_duration=10)
+    adapter = io.sockets.adapter
+    assert isinstance(adapter, SessionAwareAdapter)
+    adapter.persist_session({"sid": "a", "pid": "pa", "rooms": [], "data": {}})
+    t[0] += 5
+    adapter.persist_session({"sid": "b", "pid": "pb", "rooms": [], "data": {}})
+    adapter.persist_session({"sid": "a", "pid": "pa", "rooms": [], "data": {"again": 1}})  # persisted again
+    t[0] += 6  # the first "pa" entry expired, the second did not
+    io.emit("x")
+    assert set(adapter._sessions) == {"pa", "pb"} and adapter._sessions["pa"]["data"] == {"again": 1}
+    t[0] += 5
+    io.emit("x")
+    assert not adapter._sessions and not adapter._session_order
