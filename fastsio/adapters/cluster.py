@@ -83,11 +83,12 @@ import enum
 import inspect
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 from .._impl import sio_codec
 from ..adapter import BroadcastOptions, InMemoryAdapter
 from ..exceptions import AckTimeout, FastsioError, ProtocolError
+from . import _wire
 
 if TYPE_CHECKING:
     from ..namespace import Namespace
@@ -155,92 +156,12 @@ def random_id() -> str:
 
 
 # -- wire forms -------------------------------------------------------------
-# The one place that converts between Python objects and the wire dicts.
-# TODO(cluster): switch to fastsio.adapters._wire (opts_to_wire, opts_from_wire,
-# socket_to_wire, socket_from_wire) once it is on main.
+# The shared codec of the adapters (_wire) converts the Python objects.
 
-_FLAGS_TO_WIRE = {"expect_single_response": "expectSingleResponse"}
-_FLAGS_FROM_WIRE = {v: k for k, v in _FLAGS_TO_WIRE.items()}
-
-
-def _opts_to_wire(opts: BroadcastOptions) -> dict[str, Any]:
-    flags: dict[str, Any] = {}
-    for key, value in opts.flags.items():
-        if key == "timeout" and isinstance(value, (int, float)):
-            value = int(round(value * 1000))
-        flags[_FLAGS_TO_WIRE.get(key, key)] = value
-    return {"rooms": list(opts.rooms), "except": list(opts.except_), "flags": flags}
-
-
-def _rooms_from_wire(value: Any, what: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ProtocolError(f"{what} is not a list")
-    # Node rooms may be numbers; fastsio rooms are strings.
-    return [r if isinstance(r, str) else str(r) for r in value
-            if isinstance(r, str) or (isinstance(r, int) and not isinstance(r, bool))]
-
-
-def _opts_from_wire(value: Any) -> BroadcastOptions:
-    if not isinstance(value, dict):
-        raise ProtocolError("broadcast options are not a map")
-    raw_flags = value.get("flags")
-    flags: dict[str, Any] = {}
-    if isinstance(raw_flags, dict):
-        for key, item in raw_flags.items():
-            if not isinstance(key, str):
-                continue
-            if key == "timeout":
-                if not isinstance(item, (int, float)) or isinstance(item, bool):
-                    continue
-                item = item / 1000
-            flags[_FLAGS_FROM_WIRE.get(key, key)] = item
-    elif raw_flags is not None:
-        raise ProtocolError("broadcast flags are not a map")
-    # a message from the bus is never "local" again
-    flags.pop("local", None)
-    return BroadcastOptions(_rooms_from_wire(value.get("rooms"), "rooms"),
-                            _rooms_from_wire(value.get("except"), "except"), flags)
-
-
-def _socket_to_wire(sock: "Socket") -> dict[str, Any]:
-    hs = sock.handshake
-    return {
-        "id": sock.id,
-        "handshake": {
-            "headers": hs.headers, "time": "", "address": hs.address, "xdomain": hs.xdomain,
-            "secure": hs.secure, "issued": hs.issued, "url": hs.url, "query": hs.query, "auth": hs.auth,
-        },
-        "rooms": list(sock.rooms),
-        "data": sock.data,
-    }
-
-
-def _socket_from_wire(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-        raise ProtocolError("socket entry has no id")
-    hs = value.get("handshake")
-    if not isinstance(hs, dict):
-        hs = {}
-    issued = hs.get("issued")
-    handshake = {
-        "headers": hs["headers"] if isinstance(hs.get("headers"), dict) else {},
-        "time": hs["time"] if isinstance(hs.get("time"), str) else "",
-        "address": hs["address"] if isinstance(hs.get("address"), str) else "",
-        "xdomain": bool(hs.get("xdomain")),
-        "secure": bool(hs.get("secure")),
-        "issued": int(issued) if isinstance(issued, (int, float)) and not isinstance(issued, bool) else 0,
-        "url": hs["url"] if isinstance(hs.get("url"), str) else "",
-        "query": hs["query"] if isinstance(hs.get("query"), dict) else {},
-        "auth": hs["auth"] if isinstance(hs.get("auth"), dict) else {},
-    }
-    return {
-        "id": value["id"],
-        "handshake": handshake,
-        "rooms": _rooms_from_wire(value.get("rooms"), "rooms"),
-        "data": value.get("data"),
-    }
+_opts_to_wire = _wire.opts_to_wire
+_opts_from_wire = _wire.opts_from_wire
+_socket_to_wire = _wire.socket_to_wire
+_socket_from_wire = _wire.socket_from_wire
 
 
 def _check_request_id(data: Any) -> str:
