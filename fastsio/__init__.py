@@ -33,6 +33,9 @@ from .engineio import Engine
 # ASGI integration (Node's attachApp)
 from .asgi import ASGIApp
 
+# Parsers other than the default JSON one (fastsio.parsers.msgpack)
+from . import parsers
+
 # Event emitter base
 from .emitter import EventEmitter
 
@@ -49,6 +52,7 @@ from .exceptions import (
 
 __all__ = [
     "IMPLEMENTATION",
+    "parsers",
     "__version__",
     "Server",
     "Namespace",

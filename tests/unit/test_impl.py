@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-MODULES = ("eio_codec", "ws_frames", "sio_codec", "fanout")
+MODULES = ("eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec")
 
 PROBE = r"""
 import importlib.machinery, json
