@@ -6,10 +6,14 @@ WebSocket switches the same object to frame parsing (``ws_frames``). No
 coroutine or task exists per idle connection; deadlines are loop timers.
 
 Bad input gets an HTTP error status and the connection is closed: malformed
-HTTP -> 400, headers over ``max_header_size`` -> 431, too many headers -> 400,
-a request that does not complete its headers in ``header_timeout`` or its
-body in ``body_timeout`` is dropped, an idle keep-alive connection is closed
-after ``keep_alive_timeout``.
+HTTP -> 400, headers over ``max_header_size`` -> 431 (counted as the bytes
+arrive, so an unterminated header line cannot grow past it), too many headers
+-> 400, a request that does not complete its headers in ``header_timeout``
+(from its first byte) or its body in ``body_timeout`` is dropped, an idle
+keep-alive connection is closed after ``keep_alive_timeout`` (CRLFs between
+requests do not count as activity), and right away when it still holds output
+its peer does not read. A closed connection whose output has not drained
+within ``drain_timeout`` is aborted.
 
 Writes are coalesced: everything written to a connection during one loop
 iteration goes out in one ``transport.write`` at the start of the next.
@@ -132,14 +136,19 @@ class HttpServer:
         header_timeout: seconds to receive a request's headers.
         body_timeout: seconds to receive a request's body after its headers.
         keep_alive_timeout: seconds an idle keep-alive connection is kept.
-        max_write_buffer: bytes queued for one connection before it is closed
-            as a slow consumer.
+        max_write_buffer: bytes of output pending for one connection before
+            it is closed as a slow consumer (the engine's ``max_buffered_bytes``).
+        drain_timeout: seconds a closed connection may take to hand its last
+            bytes to the peer before it is aborted.
+        drop_volatile_above: bytes of output pending for one connection past
+            which volatile packets are dropped for it.
     """
 
     def __init__(self, handler: Callable[[Request], Any], *, max_header_size: int = 16384,
                  max_headers: int = 100, max_body_size: int = 1_000_000,
                  header_timeout: float = 5.0, body_timeout: float = 10.0,
-                 keep_alive_timeout: float = 5.0, max_write_buffer: int = 16 * 1024 * 1024) -> None:
+                 keep_alive_timeout: float = 5.0, max_write_buffer: int = 16 * 1024 * 1024,
+                 drain_timeout: float = 30.0, drop_volatile_above: int = 1024 * 1024) -> None:
         self.handler = handler
         self.max_header_size = max_header_size
         self.max_headers = max_headers
@@ -148,6 +157,8 @@ class HttpServer:
         self.body_timeout = body_timeout
         self.keep_alive_timeout = keep_alive_timeout
         self.max_write_buffer = max_write_buffer
+        self.drain_timeout = drain_timeout
+        self.drop_volatile_above = drop_volatile_above
         self.connections: set[HttpConnection] = set()
         #: called with the request target when a body is refused with 413
         self.oversize_hook: Optional[Callable[[str], None]] = None
@@ -195,7 +206,9 @@ class HttpServer:
 _H_IDLE, _H_HEADERS, _H_BODY, _H_HANDLING, _H_WS, _H_CLOSED = range(6)
 
 # Request headers stay with a session (handshake.headers) for its whole life; names,
-# and the values that repeat across clients, are kept once (bounded caches).
+# and the values that repeat across clients, are kept once. The caches are process-wide
+# and fed by clients, so they are bounded in count and in the length of what they keep.
+_MAX_SHARED_LEN = 256
 _HEADER_NAMES: dict[bytes, str] = {}
 _SHARED_VALUES: dict[str, str] = {}
 _SHARED_VALUE_HEADERS = frozenset((
@@ -211,7 +224,8 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = ("server", "transport", "parser", "loop", "state", "_timer", "_url", "_headers",
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
                  "_wbuf", "_paused", "remote_address", "ws_parser", "ws_handler",
-                 "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching")
+                 "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching",
+                 "_hraw", "_seq", "_body_left")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -242,6 +256,11 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._error: Optional[int] = None
         self._dispatching = False
+        # raw bytes of the current message's head fed to the parser so far, which
+        # message that is (a counter), and the body bytes still expected (-1: chunked)
+        self._hraw = 0
+        self._seq = 0
+        self._body_left = -1
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -294,14 +313,11 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.state == _H_CLOSED or self._closing:
             return
-        if self.state == _H_IDLE:
-            # first byte of a new request: from now on its headers must arrive in time
-            self._arm(self.server.header_timeout)
+        # no timer is armed here: the header timer starts with a message's first byte
+        # (on_message_begin), so CRLFs between requests do not move any deadline
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            offset = exc.args[0] if exc.args else len(data)
-            self._upgrade_tail = bytes(data[offset:])
+            self._feed(data)
+        except httptools.HttpParserUpgrade:
             # the bytes after the upgrade request are WebSocket frames, not HTTP
             self.transport.pause_reading()  # type: ignore[union-attr]
         except (httptools.HttpParserError, ValueError):
@@ -318,6 +334,51 @@ class HttpConnection(asyncio.Protocol):
         if self._current is None and self._queue:
             self._next_request()
 
+    def _feed(self, data: bytes) -> None:
+        """Feed ``data`` to the parser, never more than ``max_header_size`` bytes of one head.
+
+        httptools keeps an unterminated header line to itself until it ends, so the
+        limit is enforced here on raw bytes: in the head of a message the parser is
+        fed at most what is left of the budget, and a head still incomplete once the
+        budget is spent is refused with 431 (as Node's parser does).
+        """
+        limit = self.server.max_header_size
+        n = len(data)
+        view = memoryview(data)
+        pos = 0
+        while pos < n:
+            state = self.state
+            if state == _H_BODY:
+                left = self._body_left
+                end = n if left < 0 else min(n, pos + max(left, 1))
+            else:
+                # a head in progress, or the start of the next one
+                if state != _H_HEADERS:
+                    self._hraw = 0
+                budget = limit - self._hraw
+                if budget <= 0:
+                    self._error = 431
+                    raise ValueError("header too large")
+                end = min(n, pos + budget)
+            seq = self._seq
+            try:
+                self.parser.feed_data(view[pos:end] if pos or end < n else data)
+            except httptools.HttpParserUpgrade as exc:
+                offset = exc.args[0] if exc.args else end - pos
+                self._upgrade_tail = bytes(view[pos + offset:])
+                raise
+            if self.state == _H_HEADERS and (
+                    self._seq == seq if state == _H_HEADERS else state != _H_BODY and self._seq == seq + 1):
+                # the same head is still incomplete, or the only one begun in this slice
+                # began at its start (after CRLFs at most): all of it counts. A head that
+                # began in the middle of a slice is counted from the next one (at most
+                # one slice of it goes uncounted: bounded)
+                self._hraw += end - pos
+                if self._hraw >= limit:
+                    self._error = 431
+                    raise ValueError("header too large")
+            pos = end
+
     def eof_received(self) -> Optional[bool]:
         return None
 
@@ -330,7 +391,13 @@ class HttpConnection(asyncio.Protocol):
         self._header_count = 0
         self._body = []
         self._body_size = 0
+        self._body_left = -1
+        self._hraw = 0
+        self._seq += 1
         self.state = _H_HEADERS
+        # from its first byte a request must complete its headers in time, also when it
+        # arrived pipelined behind one still being answered
+        self._arm(self.server.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._header_bytes += len(url)
@@ -351,10 +418,10 @@ class HttpConnection(asyncio.Protocol):
         key = _HEADER_NAMES.get(name)
         if key is None:
             key = name.decode("latin-1").lower()
-            if len(_HEADER_NAMES) < 512:
+            if len(_HEADER_NAMES) < 512 and len(name) <= _MAX_SHARED_LEN:
                 _HEADER_NAMES[name] = key
         val = value.decode("latin-1")
-        if key in _SHARED_VALUE_HEADERS:
+        if key in _SHARED_VALUE_HEADERS and len(val) <= _MAX_SHARED_LEN:
             # the same few values on every connection (host, user agent...): one string for all
             shared = _SHARED_VALUES.get(val)
             if shared is None:
@@ -381,11 +448,14 @@ class HttpConnection(asyncio.Protocol):
             if int(cl) > self.server.max_body_size:
                 self._error = 413
                 raise ValueError("body too large")
+            self._body_left = int(cl)
         self.state = _H_BODY
         self._arm(self.server.body_timeout)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
+        if self._body_left >= 0:
+            self._body_left -= len(body)
         if self._body_size > self.server.max_body_size:
             self._error = 413
             raise ValueError("body too large")
@@ -640,10 +710,14 @@ class HttpConnection(asyncio.Protocol):
             transport.close()
 
     def _close_after_flush(self) -> None:
+        first = not self._closing
         self._closing = True
-        self._cancel_timer()
         if (self._wbuf is None or not self._wbuf.pending) and self.transport is not None:
             self.transport.close()
+        if first and self.loop is not None:
+            # a peer that never reads would keep the connection (and its output) forever:
+            # what has not drained by then is dropped
+            self._arm(self.server.drain_timeout)
 
     def close(self) -> None:
         """Close the connection (WebSocket: with close code 1001 "going away")."""
@@ -676,10 +750,23 @@ class HttpConnection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
-        if self.state in (_H_HEADERS, _H_BODY):
-            self._fail(408)
+        if self._closing:
+            # drain_timeout: the peer did not take the last bytes
+            logger.debug("aborting %s: output not drained", self.remote_address)
+            self.abort()
+        elif self.state in (_H_HEADERS, _H_BODY):
+            if self._current is None and not self._queue:
+                self._fail(408)
+            else:
+                # a request still being answered: a 408 cannot go before its answer
+                self.close()
         elif self.state == _H_IDLE:
-            self._close_after_flush()
+            transport = self.transport
+            if transport is not None and transport.get_write_buffer_size():
+                # idle past keep_alive_timeout with answers the peer has not read
+                self.abort()
+            else:
+                self._close_after_flush()
 
 
 def _negotiate_deflate(header: str) -> Optional[str]:

@@ -38,6 +38,8 @@ class EngineTuning(TypedDict, total=False):
     keep_alive_timeout: Annotated[float, 5.0]
     body_timeout: Annotated[float, 10.0]
     max_buffered_bytes: Annotated[int, 16 * 1024 * 1024]
+    drop_volatile_above: Annotated[int, 1024 * 1024]
+    drain_timeout: Annotated[float, 30.0]
 
 
 class EngineOptions(EngineTuning, total=False):

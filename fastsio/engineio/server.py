@@ -86,9 +86,15 @@ class Engine(EventEmitter):
         header_timeout: seconds a request may take to send its headers.
         keep_alive_timeout: seconds an idle keep-alive HTTP connection is kept.
         body_timeout: seconds a request may take to send its body after its headers.
-        max_buffered_bytes: bytes a session may hold for a client that is not
-            reading (a polling client that stopped polling) before it is
-            closed with "transport error".
+        max_buffered_bytes: bytes of output pending for one client that is not
+            reading (a polling client that stopped polling, a WebSocket peer
+            that stopped reading) before it is disconnected with "transport
+            error" (WebSocket: close frame 1008).
+        drop_volatile_above: bytes of output pending for one client past which
+            ``volatile`` packets are dropped for it (on polling they are also
+            dropped while no GET is waiting, as in Node).
+        drain_timeout: seconds a closed connection may take to hand its last
+            bytes to its peer before it is aborted (Node's ``ws`` waits 30 s).
 
     Every option is declared in ``fastsio.options.EngineOptions`` (type and
     default); an unknown one raises ``TypeError`` naming the closest valid one.
@@ -131,6 +137,8 @@ class Engine(EventEmitter):
         self.keep_alive_timeout: float = o["keep_alive_timeout"]
         self.body_timeout: float = o["body_timeout"]
         self.max_buffered_bytes = int(o["max_buffered_bytes"])
+        self.drop_volatile_above = int(o["drop_volatile_above"])
+        self.drain_timeout = float(o["drain_timeout"])
         self.clients: dict[str, EngineSocket] = {}
         self.generate_id: Callable[..., Any] = default_generate_id
         self.fallback: Optional[Callable[[Request], Any]] = None
@@ -186,7 +194,9 @@ class Engine(EventEmitter):
         if self._http is None:
             self._http = HttpServer(self.handle_request, max_body_size=self.max_http_buffer_size,
                                     header_timeout=self.header_timeout, keep_alive_timeout=self.keep_alive_timeout,
-                                    body_timeout=self.body_timeout)
+                                    body_timeout=self.body_timeout, max_write_buffer=self.max_buffered_bytes,
+                                    drain_timeout=self.drain_timeout,
+                                    drop_volatile_above=self.drop_volatile_above)
             self._http.oversize_hook = self._on_oversize
         return self._http
 
