@@ -216,11 +216,20 @@ class ASGIApp:
         return path.startswith(self.engine._path.rstrip("/") + "/socket.io.")
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # the shutdown closes the Socket.IO server first (io.close(): what is queued
+        # still leaves, sockets end with "server shutting down"), then the other app's
         if self.other_app is not None:
             # The other app owns the lifespan: start the adapters now, without waiting.
             if getattr(self.io, "_inits_pending", False):
                 self.io._start_adapter_inits()
-            await self.other_app(scope, receive, send)
+
+            async def receive_then_close() -> dict[str, Any]:
+                event = await receive()
+                if event.get("type") == "lifespan.shutdown":
+                    await self._close_io()
+                return event
+
+            await self.other_app(scope, receive_then_close, send)
             return
         is_server = hasattr(self.io, "_init_adapters")
         while True:
@@ -236,10 +245,15 @@ class ASGIApp:
                         return
                 await send({"type": "lifespan.startup.complete"})
             elif event["type"] == "lifespan.shutdown":
-                if is_server:
-                    await self.io.close()
+                await self._close_io()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _close_io(self) -> None:
+        try:
+            await self.io.close()
+        except Exception:
+            logger.exception("closing the Socket.IO server at lifespan shutdown failed")
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         engine = self.engine

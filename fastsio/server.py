@@ -245,11 +245,22 @@ class Server:
         else:
             uvloop.run(main())
 
-    async def close(self) -> None:
-        """Disconnect every socket (reason ``"server shutting down"``), close every adapter, then the engine.
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close gracefully, within ``timeout`` seconds.
 
-        Each adapter's ``close()`` is awaited when it returns an awaitable; an
-        adapter init() still running is cancelled first.
+        New connections are refused at once; every socket is disconnected
+        (reason ``"server shutting down"`` on the server side), every adapter
+        is closed (its ``close()`` awaited when it returns an awaitable; an
+        adapter init() still running is cancelled first), what was emitted
+        to the clients still leaves, then the connections close (the client
+        sees ``"transport close"``, as with Node). Clients that do not read
+        within ``timeout`` seconds are cut. Calling it again is harmless.
+
+        Args:
+            timeout: seconds to wait for the clients to take what is queued.
+
+        Example:
+            >>> await io.close(timeout=2)
         """
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
@@ -269,7 +280,7 @@ class Server:
             except Exception:
                 logger.exception("error while closing the adapter of %s", nsp.name)
         if self._engine is not None:
-            await self._engine.close()
+            await self._engine.close(timeout=timeout)
 
     def bind(self, engine: Any) -> "Server":
         """Use ``engine`` (an Engine.IO server) for the connections."""

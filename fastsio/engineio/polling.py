@@ -1,6 +1,7 @@
 """The HTTP long-polling transport: one pending GET carries server packets, POSTs carry client packets."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -25,7 +26,7 @@ class PollingTransport(Transport):
     ``writable`` is True exactly while a GET is waiting for packets.
     """
 
-    __slots__ = ("engine", "_get", "_should_close", "_close_reason", "supports_binary")
+    __slots__ = ("engine", "_get", "_should_close", "_close_reason", "supports_binary", "answered_at")
 
     name = "polling"
 
@@ -37,6 +38,8 @@ class PollingTransport(Transport):
         self._close_reason = "forced close"
         # v3 clients that cannot take binary payloads ask with b64=1
         self.supports_binary = protocol == 3 and "b64" not in request.query
+        #: loop time of the last answer to a GET: a live client polls again right after it
+        self.answered_at = asyncio.get_event_loop().time()
 
     def on_request(self, req: "Request") -> None:
         if req.method == "GET":
@@ -63,14 +66,9 @@ class PollingTransport(Transport):
             self._respond_packets([(CLOSE, "")])
             return
         if self._should_close:
-            # a close decided while no GET was pending: buffered packets, then the close packet
-            packets = sock.write_buffer + [(CLOSE, "")]
-            sock.write_buffer = []
-            sock._buffered = 0
-            compress, sock._compress = sock._compress, False
-            self._respond_packets(packets, compress)
-            self.closed = True
-            sock._on_close(self._close_reason)
+            # a close decided while no GET was pending: buffered packets in this
+            # response, the close packet in this one only once nothing else is left
+            sock._on_closing_poll()
             return
         if sock.upgrading and sock._probed:
             self.send([(NOOP, "")])
@@ -84,8 +82,6 @@ class PollingTransport(Transport):
             self._on_error("poll connection closed prematurely")
 
     def send(self, packets: list[Packet], compress: bool = True) -> None:
-        if self._should_close:
-            packets = packets + [(CLOSE, "")]
         self._respond_packets(packets, compress)
 
     def _respond_packets(self, packets: list[Packet], compress: bool = True) -> None:
@@ -94,6 +90,7 @@ class PollingTransport(Transport):
             return
         self._get = None
         self.writable = False
+        self.answered_at = asyncio.get_event_loop().time()
         if self.protocol == 4:
             body: Any = eio_codec.encode_payload(packets)
             ctype = "text/plain; charset=UTF-8"

@@ -47,6 +47,8 @@ ERROR_MESSAGES = {
 }
 
 COMPRESSION_THRESHOLD = 1024
+#: seconds a closing engine waits for a polling client's next GET after its last answer
+POLL_GRACE = 1.0
 _ORIGIN_OK = re.compile(r"^[\x21-\x7e]*$")
 
 Response = tuple[int, list[tuple[str, str]], bytes]
@@ -147,6 +149,8 @@ class Engine(EventEmitter):
         self.path = path
         self._pending: set[asyncio.Task[Any]] = set()
         self._wheel: Optional[DeadlineWheel] = None
+        # set by close(): new sessions are refused from then on
+        self._closing = False
 
     def _deadlines(self) -> DeadlineWheel:
         """The heartbeat deadlines of every session (made on first use, on the running loop)."""
@@ -209,6 +213,7 @@ class Engine(EventEmitter):
 
     async def listen(self, port: int, host: Optional[str] = "0.0.0.0", ssl: Any = None) -> "Engine":
         """Start the built-in uvloop/httptools server; returns once it accepts connections."""
+        self._closing = False
         await self.http_server().listen(port, host, ssl)
         return self
 
@@ -219,12 +224,52 @@ class Engine(EventEmitter):
         """The listening sockets (``sockets[0].getsockname()`` gives the port)."""
         return self._http.sockets if self._http is not None else []
 
-    async def close(self, reason: str = "forced close") -> None:
-        """Close every session, then the listener."""
+    async def close(self, reason: str = "forced close", timeout: float = 5.0) -> None:
+        """Close gracefully: stop accepting, flush every session, close them, within ``timeout`` seconds.
+
+        New sessions are refused at once (a handshake gets 400, code 3,
+        "Server shutting down"). Each session sends what it has buffered and
+        then its close packet (a polling client gets them on its next GET,
+        as Node does; the listener stays open until then, since that GET may
+        come on a new TCP connection; a polling client that has not polled
+        for a second is taken as gone); sessions that have not finished within
+        ``timeout`` seconds (a client that stopped reading or polling) are
+        closed without waiting, then the listener closes and every connection
+        still open at the deadline is aborted. Calling it again is harmless.
+
+        Args:
+            reason: the engine sockets' ``close`` reason.
+            timeout: seconds to wait for the clients, in all.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout)
+        self._closing = True
+        http = self._http
         for sock in list(self.clients.values()):
             sock.close(reason=reason)
-        if self._http is not None:
-            await self._http.close()
+        while self.clients and loop.time() < deadline:
+            now = loop.time()
+            for sock in list(self.clients.values()):
+                t = sock.transport
+                # a polling client that has not come back for its close packet within
+                # a second of its last answer is gone (a live one polls again at once)
+                if (isinstance(t, PollingTransport) and not t.writable and not sock.upgrading
+                        and now - t.answered_at > POLL_GRACE):
+                    sock._on_close(reason)
+            await asyncio.sleep(0.01)
+        for sock in list(self.clients.values()):
+            sock._on_close(reason)
+        if http is not None:
+            if http._server is not None:
+                http._server.close()
+            # answered polls and WebSocket close frames still leaving: bounded by the same deadline
+            for conn in list(http.connections):
+                conn.close()
+            while http.connections and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            for conn in list(http.connections):
+                conn.abort()
+            await http.close()
 
     def _remove(self, sock: EngineSocket) -> None:
         if self.clients.get(sock.id) is sock:
@@ -356,6 +401,9 @@ class Engine(EventEmitter):
         self._handshake(req, transport)
 
     def _handshake(self, req: Request, transport: str) -> None:
+        if self._closing:
+            self._abort(req, BAD_REQUEST, {"name": "SERVER_SHUTTING_DOWN", "message": "Server shutting down"})
+            return
         eio = req.query.get("EIO")
         if eio == "4":
             protocol = 4

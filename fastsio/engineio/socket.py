@@ -223,9 +223,11 @@ class EngineSocket(EventEmitter):
             self._upgrade_timer = None
 
     def _on_probe_packet(self, ptype: int, data: Any, transport: Transport) -> None:
-        if transport is not self._probe_transport or self.ready_state != "open":
+        if transport is not self._probe_transport:
             return
-        if ptype == PING and data == "probe":
+        if self.ready_state != "open" and not (self.ready_state == "closing" and self._probed):
+            return
+        if ptype == PING and data == "probe" and self.ready_state == "open":
             transport.send([(PONG, "probe")])
             self._probed = True
             self.emit("upgrading", transport)
@@ -241,6 +243,12 @@ class EngineSocket(EventEmitter):
             old.socket = None
             old.close()
             self.emit("upgrade", transport)
+            if self.ready_state == "closing":
+                # closed during the upgrade: what was buffered, then the close, on the WebSocket
+                if self.write_buffer:
+                    self._send_buffer()
+                self._on_close(self._close_reason)
+                return
             self._flush()
             self._refresh_direct()
         else:
@@ -330,27 +338,56 @@ class EngineSocket(EventEmitter):
     def close(self, discard: bool = False, reason: str = "forced close") -> None:
         """Close the session; buffered packets and the close packet go out first when they can.
 
-        On polling with no GET pending the session waits (up to ``CLOSE_TIMEOUT``
-        seconds) for the client's next GET, which carries the buffered packets
-        and the close packet, as Node does.
+        As Node's engine.io: on polling, what is buffered leaves in one
+        response and the close packet in the next one (socket.io-client
+        handles the packets of one payload a microtask after the close packet
+        of that payload, so a close in the same payload would lose them).
+        With no GET pending the session waits (up to ``CLOSE_TIMEOUT``
+        seconds) for the client's next GET. A close during the upgrade lets
+        the upgrade finish and goes out on the new WebSocket.
         """
         if self.ready_state != "open":
             return
         self.ready_state = "closing"
+        self._close_reason = reason
         t = self.transport
-        if not discard and t.name == "polling" and not t.writable:
+        if not discard and self.upgrading and self._probed:
+            # the client has paused polling: it sends the upgrade packet next, and the
+            # buffered packets and the close then go over the WebSocket (_on_probe_packet)
+            self._set_deadline(_CLOSE_DUE, CLOSE_TIMEOUT)
+            return
+        if not discard and t.name == "polling":
+            if self.write_buffer and t.writable:
+                self._send_buffer()
+            if t.writable:
+                t.send([(CLOSE, "")])
+                t.closed = True
+                self._on_close(reason)
+                return
             t._should_close = True  # type: ignore[attr-defined]
             t._close_reason = reason  # type: ignore[attr-defined]
-            self._close_reason = reason
             self._set_deadline(_CLOSE_DUE, CLOSE_TIMEOUT)
             return
         if self.write_buffer and t.writable:
-            buf = self.write_buffer
-            self.write_buffer = []
-            self._buffered = 0
-            compress, self._compress = self._compress, False
-            t.send(buf, compress)
+            self._send_buffer()
         self._on_close(reason)
+
+    def _send_buffer(self) -> None:
+        buf = self.write_buffer
+        self.write_buffer = []
+        self._buffered = 0
+        compress, self._compress = self._compress, False
+        self.transport.send(buf, compress)
+
+    def _on_closing_poll(self) -> None:
+        """A GET arrived for a session that is closing: the buffer first, the close packet after."""
+        t = self.transport
+        if self.write_buffer:
+            self._send_buffer()
+            return
+        t.send([(CLOSE, "")])
+        t.closed = True
+        self._on_close(self._close_reason)
 
     def _on_transport_close(self, transport: Transport, reason: str, description: Any) -> None:
         if transport is self._probe_transport:
