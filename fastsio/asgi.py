@@ -173,6 +173,7 @@ class ASGIApp:
         io: the Socket.IO server (or a standalone ``fastsio.Engine``).
         other_app: an ASGI app for every request outside the Socket.IO path
             (FastAPI, Starlette...); without it those get 404.
+        other_asgi_app: the same, spelled as python-socketio spells it.
 
     Example:
         >>> io = fastsio.Server(cors={"origin": "*"})
@@ -180,9 +181,17 @@ class ASGIApp:
         >>> # uvicorn module:app
     """
 
-    def __init__(self, io: Any, other_app: Optional[Callable[..., Awaitable[None]]] = None) -> None:
+    def __init__(self, io: Any, other_app: Optional[Callable[..., Awaitable[None]]] = None, *,
+                 other_asgi_app: Optional[Callable[..., Awaitable[None]]] = None) -> None:
+        if other_app is not None and other_asgi_app is not None:
+            raise TypeError("give other_app or other_asgi_app, not both")
         self.io = io
-        self.other_app = other_app
+        self.other_app = other_app if other_app is not None else other_asgi_app
+
+    @property
+    def other_asgi_app(self) -> Optional[Callable[..., Awaitable[None]]]:
+        """``other_app`` under python-socketio's name."""
+        return self.other_app
 
     @property
     def engine(self) -> Any:

@@ -165,6 +165,9 @@ class HttpServer:
         self._server: Optional[asyncio.AbstractServer] = None
         self._flushq: Any = None
         self.secure = False
+        #: an ASGI app hosted beside the engine (fastsio.asgi_host.AsgiHost): its
+        #: ``stream(conn, url)`` takes the requests outside the Socket.IO path
+        self.asgi_host: Any = None
 
     def _protocol_factory(self) -> "HttpConnection":
         return HttpConnection(self)
@@ -225,7 +228,7 @@ class HttpConnection(asyncio.Protocol):
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
                  "_wbuf", "_paused", "remote_address", "ws_parser", "ws_handler",
                  "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching",
-                 "_hraw", "_seq", "_body_left")
+                 "_hraw", "_seq", "_body_left", "_stream", "on_drain")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -261,6 +264,10 @@ class HttpConnection(asyncio.Protocol):
         self._hraw = 0
         self._seq = 0
         self._body_left = -1
+        # the request being received whose body is streamed to the hosted ASGI app
+        self._stream: Any = None
+        #: called when the kernel buffer has room again (a streamed ASGI response waits for it)
+        self.on_drain: Optional[Callable[[], None]] = None
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -301,6 +308,8 @@ class HttpConnection(asyncio.Protocol):
             self._wbuf.paused = False
         if self.ws_handler is not None:
             self.ws_handler.on_ws_drain()
+        elif self.on_drain is not None:
+            self.on_drain()
 
     @property
     def writable(self) -> bool:
@@ -441,10 +450,22 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         cl = self._headers.get("content-length")
+        if cl is not None and not cl.isdigit():
+            self._error = 400
+            raise ValueError("bad content-length")
+        host = self.server.asgi_host
+        if host is not None:
+            stream = host.stream(self, b"".join(self._url))
+            if stream is not None:
+                # outside the Socket.IO path: the hosted ASGI app gets the request now and
+                # its body as it arrives (the stream keeps its own deadlines and limits)
+                self._stream = stream
+                self._queue.append(stream)
+                self._body_left = int(cl) if cl is not None else -1
+                self.state = _H_BODY
+                self._cancel_timer()
+                return
         if cl is not None:
-            if not cl.isdigit():
-                self._error = 400
-                raise ValueError("bad content-length")
             if int(cl) > self.server.max_body_size:
                 self._error = 413
                 raise ValueError("body too large")
@@ -453,15 +474,27 @@ class HttpConnection(asyncio.Protocol):
         self._arm(self.server.body_timeout)
 
     def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
         if self._body_left >= 0:
             self._body_left -= len(body)
+        if self._stream is not None:
+            self._stream.feed(body)
+            return
+        self._body_size += len(body)
         if self._body_size > self.server.max_body_size:
             self._error = 413
             raise ValueError("body too large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            if self.state == _H_BODY:
+                self.state = _H_HANDLING
+            stream.feed_eof()
+            if len(self._queue) > 8:
+                self.transport.pause_reading()  # type: ignore[union-attr]
+            return
         parser = self.parser
         try:
             method = parser.get_method().decode("ascii")
@@ -541,10 +574,23 @@ class HttpConnection(asyncio.Protocol):
             return
         self._next_request()
 
+    def finish(self, close: bool = False) -> None:
+        """The current request was answered by the caller's own writes (the ASGI host): go on."""
+        self._current = None
+        if close:
+            self._close_after_flush()
+            return
+        self._next_request()
+
     def _fail(self, status: int) -> None:
         """Answer a malformed request with ``status`` and close."""
         if self.state == _H_CLOSED or self._closing:
             return
+        if self._current is not None and self._current._on_abort is not None:
+            # a request still being answered (a poll, a streamed ASGI request) learns it is gone
+            cb = self._current._on_abort
+            self._current = None
+            cb()
         self._current = None
         self._queue = []
         if status == 413 and self.server.oversize_hook is not None:

@@ -111,6 +111,7 @@ class Server:
         self._parent_from_regex: list[tuple["re.Pattern[str]", ParentNamespace]] = []
         self._engine: Any = None
         self._pending_port: Optional[int] = None
+        self._asgi_host: Any = None
         self.sockets: Namespace = self.of("/")
         if port is not None:
             try:
@@ -169,10 +170,16 @@ class Server:
 
     # -- serving ------------------------------------------------------------
 
-    async def listen(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None) -> "Server":
+    async def listen(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None,
+                     app: Any = None) -> "Server":
         """Start the built-in HTTP server on the running loop.
 
         Returns once the server accepts connections.
+
+        Args:
+            app: an ASGI app (FastAPI, Starlette, a ``fastsio.ASGIApp``...) served on the
+                same port for every path outside the Socket.IO path (:mod:`fastsio.asgi_host`);
+                its lifespan startup runs before the port listens, its shutdown in ``close()``.
         """
         if port is None:
             port = self._pending_port
@@ -180,7 +187,20 @@ class Server:
             raise ValueError("listen() needs a port")
         self._pending_port = None
         await self._init_adapters()
-        await self.engine.listen(port, host=host, ssl=ssl)
+        if app is None:
+            await self.engine.listen(port, host=host, ssl=ssl)
+            return self
+        from .asgi_host import AsgiHost
+
+        hosted = AsgiHost(app, self.engine)
+        await hosted.startup()
+        try:
+            hosted.install(self.engine.http_server())
+            await self.engine.listen(port, host=host, ssl=ssl)
+        except BaseException:
+            await hosted.shutdown()
+            raise
+        self._asgi_host = hosted
         return self
 
     def _start_adapter_inits(self) -> list["asyncio.Future[Any]"]:
@@ -221,11 +241,14 @@ class Server:
 
     attach = listen
 
-    def run(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None) -> None:
-        """Serve until SIGINT or SIGTERM, then close gracefully (blocking, on uvloop)."""
+    def run(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None, app: Any = None) -> None:
+        """Serve until SIGINT or SIGTERM, then close gracefully (blocking, on uvloop).
+
+        ``app``: an ASGI app for every path outside the Socket.IO path, as in :meth:`listen`.
+        """
 
         async def main() -> None:
-            await self.listen(port, host=host, ssl=ssl)
+            await self.listen(port, host=host, ssl=ssl, app=app)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -281,6 +304,9 @@ class Server:
                 logger.exception("error while closing the adapter of %s", nsp.name)
         if self._engine is not None:
             await self._engine.close(timeout=timeout)
+        hosted, self._asgi_host = self._asgi_host, None
+        if hosted is not None:
+            await hosted.shutdown()
 
     def bind(self, engine: Any) -> "Server":
         """Use ``engine`` (an Engine.IO server) for the connections."""

@@ -30,6 +30,7 @@ class Served:
     def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
         self.proc = proc
         self.port = port
+        self.out = ""
 
     async def wait_listening(self, timeout: float = 20) -> None:
         loop = asyncio.get_running_loop()
@@ -51,7 +52,8 @@ class Served:
     async def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
-        _, err = await asyncio.wait_for(self.proc.communicate(), 20)
+        out, err = await asyncio.wait_for(self.proc.communicate(), 20)
+        self.out = out.decode()
         assert self.proc.returncode is not None
         return self.proc.returncode, err.decode()
 
@@ -183,3 +185,30 @@ async def test_demo(served: Any, free_port: int) -> None:
     assert b"/socket.io/socket.io.min.js" in page
     code, err = await s.stop(signal.SIGINT)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("args", [["fastapi_app:both"], ["fastapi_app:io", "--app", "fastapi_app:api"]])
+async def test_serve_fastapi_beside_socketio_on_one_port(served: Any, free_port: int, run_node: Any,
+                                                         args: list[str]) -> None:
+    s = await served(["serve", *args, "--port", str(free_port), "--log-level", "warning"], free_port)
+    await s.wait_listening()
+    run = (await run_node("one_port.mjs", f"port={free_port}", "mode=websocket", "clients=2")).check()
+    assert run.one("hello")["body"] == {"hello": "world", "state": "started"}
+    assert run.one("news")["got"] == ["from http"] * 2
+    code, err = await s.stop(signal.SIGINT)
+    assert code == 0, err
+    assert s.out.splitlines() == ["lifespan startup", "lifespan shutdown"]
+
+
+async def test_serve_with_app_twice_is_an_error() -> None:
+    code, out, err = await _run_to_end("serve", "fastapi_app:both", "--app", "fastapi_app:api")
+    assert code == 2
+    assert err.strip() == "fastsio: error: fastapi_app:both already hosts an ASGI app (fastsio.asgi.ASGIApp); drop --app"
+
+
+async def test_a_plain_asgi_app_is_the_wrong_kind() -> None:
+    code, out, err = await _run_to_end("serve", "fastapi_app:api")
+    assert code == 2
+    assert err.strip() == ("fastsio: error: fastapi_app:api is a FastAPI, not a fastsio.Server, a "
+                           "fastsio.compat.AsyncServer or an ASGI app wrapping one (an ASGI app without "
+                           "Socket.IO goes beside a server with --app)")
