@@ -443,3 +443,62 @@ async def test_create_sharded_adapter_takes_user_clients_and_checks_options(redi
         assert await pub.ping()  # the user's client stays open
     finally:
         await pub.aclose()
+
+
+async def test_request_in_flight_fails_at_once_when_redis_goes(
+        fastsio_sharded: Any, redis_server: Any) -> None:
+    a, _ = await fastsio_sharded("dynamic")
+    a.sockets.adapter.requests_timeout = 30
+    ghost = aioredis.Redis.from_url(redis_server.url)
+    ps = ghost.pubsub()
+    await ps.ssubscribe("socket.io#/#")  # a second "server" that never answers
+    try:
+        assert await a.sockets.adapter.server_count() == 2
+        task = asyncio.ensure_future(a.fetch_sockets())
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        redis_server.stop()
+        with pytest.raises(ConnectionError, match="lost the connection to Redis"):
+            await asyncio.wait_for(task, 5)
+    finally:
+        try:
+            await asyncio.wait_for(ps.aclose(), 2)
+            await asyncio.wait_for(ghost.aclose(), 2)
+        except Exception:
+            pass
+
+
+async def test_mixed_cluster_survives_a_redis_restart(
+        node_sharded: Any, fastsio_sharded: Any, redis_server: Any) -> None:
+    peer, io, sids = await _cluster(node_sharded, fastsio_sharded, "dynamic")
+    io.emit("before")
+    await _settle(peer, ["n1", "f1"], "before")
+    redis_server.stop()
+    # local delivery goes on while the bus is down
+    io.to("r1").emit("during")
+    await _settle(peer, ["f1"], "during")
+    assert peer.received("f1", "during") == [[]]
+    await asyncio.sleep(0.3)
+    redis_server.start()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 20
+    # both servers re-subscribe by themselves: the room channels too
+    r = aioredis.Redis.from_url(redis_server.url)
+    try:
+        while loop.time() < end:
+            try:
+                counts = await r.execute_command("PUBSUB", "SHARDNUMSUB", "socket.io#/#", "socket.io#/#r1#")
+                if counts[1] == 2 and counts[3] == 2:
+                    break
+            except Exception:
+                pass
+            await asyncio.sleep(0.1)
+        assert counts[1] == 2 and counts[3] == 2, counts
+    finally:
+        await r.aclose()
+    io.to("r1").emit("after-py")
+    await peer.call("emit", rooms=["r1"], ev="after-js")
+    await _settle(peer, ["n1", "f1"], "after-js")
+    await _settle(peer, ["n1", "f1"], "after-py")
+    for n in ("n1", "f1"):
+        assert peer.received(n, "after-py") == [[]] and peer.received(n, "after-js") == [[]], n
