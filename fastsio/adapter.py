@@ -157,8 +157,13 @@ class InMemoryAdapter(EventEmitter):
         return self.sids.get(sid)
 
     def sockets(self, rooms: Iterable[str] = _EMPTY) -> Any:
-        """Ids of the sockets in ``rooms`` (every socket if empty); may return an awaitable."""
-        return set(self._target_ids(BroadcastOptions(rooms)))
+        """Ids of the connected sockets in ``rooms`` (every one if empty); may return an awaitable.
+
+        A socket still in the namespace's middlewares may already be in rooms;
+        as in Node it is not counted until it is connected.
+        """
+        live = self.nsp.sockets
+        return {sid for sid in self._target_ids(BroadcastOptions(rooms)) if sid in live}
 
     # -- broadcast --------------------------------------------------------
 

@@ -171,9 +171,8 @@ class Client:
     def _onerror(self, err: BaseException) -> None:
         for socket in list(self._sockets.values()):
             socket._onerror(err)
-        # Close with "parse error" first, so the sockets get that reason rather
-        # than the generic "forced close" of the engine.
-        self._onclose("parse error")
+        # As Node: the connection is closed, so the sockets get the engine's
+        # "forced close" (Node's client.onerror calls conn.close()).
         self.conn.close()
 
     def _onclose(self, reason: str, description: Any = None) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, 
 
 from .broadcast import BroadcastOperator, RemoteSocket
 from .emitter import EventEmitter
-from .socket import RESERVED_EVENTS, Middleware, Socket, _log_task_error, _spawn, _takes_next, run_middlewares
+from .socket import Middleware, Socket, _log_task_error, _spawn, _takes_next, run_middlewares
 
 if TYPE_CHECKING:
     from .client import Client
@@ -22,10 +22,18 @@ logger = logging.getLogger(__name__)
 Rooms = Union[str, Iterable[str]]
 
 
+#: Names ``server_side_emit`` refuses: they mean something to the namespace itself (as Node's).
+SERVER_SIDE_RESERVED_EVENTS = frozenset(("connect", "connection", "new_namespace"))
+
+
 def _error_payload(err: Any, protocol: int) -> Any:
     if isinstance(err, str):
         message: str = err
         data = None
+    elif isinstance(err, dict):
+        # next({"message": ..., "data": ...}), as a JS object literal
+        message = str(err.get("message", ""))
+        data = err.get("data")
     else:
         message = getattr(err, "message", None) or str(err)
         if not isinstance(message, str):
@@ -317,7 +325,7 @@ class Namespace(EventEmitter):
         Raises:
             ValueError: ``event`` is a reserved name.
         """
-        if event in RESERVED_EVENTS:
+        if event in SERVER_SIDE_RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         result = self.adapter.server_side_emit([event, *args])
         if inspect.isawaitable(result):

@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
 
+from ._arity import required_positional
 from ._impl import sio_codec
 from .adapter import BroadcastOptions
 from .emitter import EventEmitter, Listener, run_listener
@@ -621,8 +622,17 @@ class Socket(EventEmitter):
         args = data[1:]
         answered = ack_id is None
         for fn in list(listeners):
+            node_style = required_positional(fn) == len(args) + 1
             try:
-                result = fn(*args)
+                if not node_style:
+                    result = fn(*args)
+                elif answered:
+                    result = fn(*args, _no_ack)
+                else:
+                    # Node style: the ack callback is the last argument; the
+                    # handler answers when it calls it (or never, as in Node).
+                    answered = True
+                    result = fn(*args, self._ack_callback(ack_id))  # type: ignore[arg-type]
             except Exception:
                 logger.exception("handler for %r failed", data[0])
                 continue
@@ -638,6 +648,20 @@ class Socket(EventEmitter):
             elif not answered:
                 answered = True
                 self._send_ack(ack_id, result)  # type: ignore[arg-type]
+
+    def _ack_callback(self, ack_id: int) -> Callable[..., None]:
+        """The Node-style ack function handed to a handler: sends the answer once."""
+        sent = False
+
+        def callback(*answer: Any) -> None:
+            nonlocal sent
+            if sent:
+                return
+            sent = True
+            if self.connected:
+                self._packet(sio_codec.ACK, list(answer), ack_id)
+
+        return callback
 
     def _task_answer(self, task: "asyncio.Future[Any]", ack_id: int) -> None:
         if task.cancelled():
@@ -750,10 +774,24 @@ class Socket(EventEmitter):
     def _onerror(self, err: BaseException) -> None:
         self._emit_local("error", err)
 
+    def _emit_reason(self, event: str, reason: str, description: Any) -> None:
+        # disconnect/disconnecting listeners take (reason) or, as Node's, (reason, description)
+        lst = self._listeners.get(event) if self._listeners is not None else None
+        if not lst:
+            return
+        for fn in list(lst):
+            try:
+                if required_positional(fn) >= 2:
+                    run_listener(fn, reason, description)
+                else:
+                    run_listener(fn, reason)
+            except Exception:
+                logger.exception("listener for %r failed", event)
+
     def _onclose(self, reason: str, description: Any = None) -> None:
         if not self.connected:
             return
-        self._emit_local("disconnecting", reason)
+        self._emit_reason("disconnecting", reason, description)
         if self._recovery and reason in RECOVERABLE_DISCONNECT_REASONS and self._pid is not None:
             result = self.adapter.persist_session(
                 {"sid": self.id, "pid": self._pid, "rooms": list(self.rooms), "data": self.data}
@@ -764,7 +802,7 @@ class Socket(EventEmitter):
         self.client._remove(self)
         self.connected = False
         self._fail_acks()
-        self._emit_local("disconnect", reason)
+        self._emit_reason("disconnect", reason, description)
 
     def _cleanup(self) -> None:
         self.adapter.del_all(self.id)
@@ -772,6 +810,10 @@ class Socket(EventEmitter):
 
     def _error(self, payload: Any) -> None:
         self._packet(sio_codec.CONNECT_ERROR, payload)
+
+
+def _no_ack(*answer: Any) -> None:
+    """The callback a Node-style handler gets when the client asked for no ack (does nothing)."""
 
 
 def _log_task_error(task: "asyncio.Future[Any]") -> None:

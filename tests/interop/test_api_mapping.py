@@ -322,7 +322,7 @@ async def test_namespace_use_and_server_side_emit(sio_server: Any, clients: Any)
     assert chat.server_side_emit("hello", lambda err, res: cb.set_result((err, res))) is True
     assert await got(cb) == (None, [])
     with pytest.raises(ValueError):
-        chat.server_side_emit("disconnect")
+        chat.server_side_emit("connection")
 
 
 async def test_of_with_two_argument_function(sio_server: Any, clients: Any) -> None:

@@ -197,13 +197,15 @@ async def live(free_port: int) -> AsyncIterator[Live]:
         await asyncio.wait_for(io.close(), 10)
 
 
-# -- decoding errors: "parse error", the other client untouched ------------------------------------
+# -- decoding errors: "forced close" (as Node), the other client untouched ------------------------------------
 
 PH0 = '{"_placeholder":true,"num":0}'
 
 # (id, frames sent after "40"). Every one is a protocol violation socket.io-parser
 # rejects (or fastsio rejects more strictly, see the notes), so the connection is
-# closed and the socket's "disconnect" handler gets "parse error".
+# closed and the socket's "disconnect" handler gets "forced close": Node's
+# client.onerror calls conn.close() (tests/interop/test_node_handlers_js.py checks a real
+# Node server).
 PARSE_ERRORS: list[tuple[str, list[Union[str, bytes]]]] = [
     ("unknown-type-letters", ["4abc"]),
     ("unknown-type-7", ["47"]),
@@ -235,7 +237,7 @@ PARSE_ERRORS: list[tuple[str, list[Union[str, bytes]]]] = [
 
 
 @pytest.mark.parametrize("frames", [f for _, f in PARSE_ERRORS], ids=[i for i, _ in PARSE_ERRORS])
-async def test_decoding_error_is_parse_error(live: Live, frames: list[Union[str, bytes]]) -> None:
+async def test_decoding_error_is_forced_close(live: Live, frames: list[Union[str, bytes]]) -> None:
     witness = await live.witness()
     bad = await SioRaw.connected(live.port)
     sid = bad.sid
@@ -247,7 +249,7 @@ async def test_decoding_error_is_parse_error(live: Live, frames: list[Union[str,
             await bad.send_binary(f)
     assert await bad.closed(), f"connection still open after {frames!r}"
     await live.wait(lambda: sid in live.reasons, "the bad socket's disconnect")
-    assert live.reasons[sid] == ["parse error"]
+    assert live.reasons[sid] == ["forced close"]
     # Node emits "error" on every socket of the client before closing it.
     errs = live.errors.get(sid, [])
     assert len(errs) == 1 and isinstance(errs[0][0], ProtocolError), errs
@@ -265,8 +267,8 @@ async def test_decoding_error_closes_every_namespace_of_the_client(live: Live) -
     await bad.send("42{}")
     assert await bad.closed()
     await live.wait(lambda: bad.sid in live.reasons and other_sid in live.reasons, "both disconnects")
-    assert live.reasons[bad.sid] == ["parse error"]
-    assert live.reasons[other_sid] == ["parse error"]
+    assert live.reasons[bad.sid] == ["forced close"]
+    assert live.reasons[other_sid] == ["forced close"]
     await witness.check()
 
 

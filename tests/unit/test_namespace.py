@@ -139,7 +139,7 @@ def test_server_side_emit(io: fastsio.Server) -> None:
     io.sockets.server_side_emit("x", 1, lambda err, res: got.append((err, res)))
     assert got == [(None, [])]
     with pytest.raises(ValueError):
-        io.sockets.server_side_emit("disconnect")
+        io.sockets.server_side_emit("connection")
     # events coming from other servers reach the namespace's listeners
     io.sockets.on("hello", lambda *a: got.append(a))
     io.sockets._on_server_side_emit(["hello", 1, 2])

@@ -108,7 +108,7 @@ def test_parse_error_closes_with_reason() -> None:
     sock.on("error", lambda e: events.append(("error", type(e).__name__)))
     sock.on("disconnect", lambda r: events.append(("disconnect", r)))
     conn.recv_raw("2[not json")
-    assert events == [("error", "ProtocolError"), ("disconnect", "parse error")]
+    assert events == [("error", "ProtocolError"), ("disconnect", "forced close")]
     assert conn.ready_state == "closed"
 
 
