@@ -208,7 +208,7 @@ async def test_close_disconnects_everybody() -> None:
 async def test_server_with_port_listens_when_loop_runs(free_tcp_port: int) -> None:
     io = fastsio.Server(free_tcp_port)
     for _ in range(200):
-        if io._engine is not None and io.engine.http_server is not None:
+        if io._engine is not None and io.engine.sockets:
             break
         await asyncio.sleep(0.01)
     reader, writer = await asyncio.open_connection("127.0.0.1", free_tcp_port)
