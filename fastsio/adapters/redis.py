@@ -291,6 +291,7 @@ class _Bus:
         self._confirm: dict[tuple[bytes, bytes], list["asyncio.Future[None]"]] = {}
         self._conn: Any = None
         self._task: Optional["asyncio.Task[None]"] = None
+        self._start_lock: Optional[asyncio.Lock] = None
         self._up = False
         self._closed = False
         self._last_rx = 0.0
@@ -311,17 +312,21 @@ class _Bus:
         for ch in (adapter._request_channel, adapter._response_channel, adapter._specific_channel):
             self._channels[ch] = adapter._on_message
         self._patterns[adapter._pattern] = adapter._on_pmessage
-        if self._task is None:
-            try:
-                await self._connect_first()
-            except BaseException:
-                self._adapters.discard(adapter)
-                self._forget(adapter)
-                raise
-            return
-        if self._up:
-            await self._subscribe([adapter._request_channel, adapter._response_channel, adapter._specific_channel],
-                                  [adapter._pattern], wait=True)
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        try:
+            async with self._start_lock:
+                # The namespaces of a server start together: the first connects.
+                if self._task is None:
+                    await self._connect_first()
+                    return
+            if self._up:
+                await self._subscribe([adapter._request_channel, adapter._response_channel,
+                                       adapter._specific_channel], [adapter._pattern], wait=True)
+        except BaseException:
+            self._adapters.discard(adapter)
+            self._forget(adapter)
+            raise
 
     def _forget(self, adapter: "RedisAdapter") -> tuple[list[bytes], list[bytes]]:
         channels = []
