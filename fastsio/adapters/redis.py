@@ -95,6 +95,17 @@ def _describe(pool: Any) -> str:
     return f"{kw.get('host', '?')}:{kw.get('port', '?')}"
 
 
+def _own_connection(pool: Any) -> Any:
+    """A new connection made like the pool's (TLS, unix socket, auth, Sentinel...), but ours and RESP2.
+
+    The adapter keeps it for itself (a subscribed connection must never go
+    back to a pool) and speaks RESP2 on it whatever the client's ``protocol``.
+    """
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["protocol"] = 2
+    return pool.connection_class(**kwargs)
+
+
 class _Throttle:
     """Logs a warning at most once a second, counting what it swallowed."""
 
@@ -167,9 +178,8 @@ class _Publisher:
 
     async def _connect(self) -> Any:
         if self._conn is None:
-            self._conn = await self._pool.get_connection()
-        else:
-            await self._conn.connect()
+            self._conn = _own_connection(self._pool)
+        await self._conn.connect()
         return self._conn
 
     def _drop_all(self, err: BaseException) -> None:
@@ -265,8 +275,8 @@ class _Publisher:
             conn, self._conn = self._conn, None
             try:
                 await conn.disconnect()
-            finally:
-                await self._pool.release(conn)
+            except Exception:
+                pass
 
 
 # -- the bus: one subscriber connection per server --------------------------------
@@ -358,11 +368,11 @@ class _Bus:
                 logger.debug("unsubscribe failed: %s", err)
 
     async def _connect_first(self) -> None:
+        self._conn = _own_connection(self.sub.connection_pool)
         try:
-            self._conn = await self.sub.connection_pool.get_connection()
+            await self._conn.connect()
         except Exception as err:
             raise ConnectionError(f"redis adapter: cannot reach Redis at {self.where}: {err}") from err
-        self._check_protocol()
         self._last_rx = asyncio.get_running_loop().time()
         self._task = asyncio.get_running_loop().create_task(self._run())
         try:
@@ -371,11 +381,6 @@ class _Bus:
             await self.close()
             raise
         self._up = True
-
-    def _check_protocol(self) -> None:
-        proto = getattr(self._conn, "protocol", 2)
-        if proto not in (2, "2", None):
-            raise ValueError("the redis adapter needs a RESP2 subscriber connection (protocol=2)")
 
     async def _subscribe(self, channels: list[bytes], patterns: list[bytes], wait: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -507,10 +512,6 @@ class _Bus:
             conn, self._conn = self._conn, None
             try:
                 await conn.disconnect()
-            except Exception:
-                pass
-            try:
-                await self.sub.connection_pool.release(conn)
             except Exception:
                 pass
         await self.publisher.close()
@@ -1138,9 +1139,9 @@ def create_adapter(pub_client: Any, sub_client: Any = None, *, key: str = "socke
     """A factory for ``fastsio.Server(adapter=...)`` on redis-py asyncio clients you built (Node's ``createAdapter``).
 
     Use this for TLS, Sentinel, unix sockets or authentication set up your
-    way. The adapter takes one connection from each client's pool for itself
-    (a subscriber and a publisher) and gives them back on ``await io.close()``;
-    it never closes your clients. The subscriber must speak RESP2 (the default).
+    way. The adapter opens two connections of its own, made like the clients'
+    (a subscriber from ``sub_client``, a publisher from ``pub_client``, both
+    RESP2), and closes them on ``await io.close()``; it never closes your clients.
 
     Args:
         pub_client: a ``redis.asyncio.Redis``; publishes and runs ``PUBSUB NUMSUB``.
