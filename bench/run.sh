@@ -8,6 +8,8 @@
 #   bash bench/run.sh --servers node,fastsio --scenarios echo --runs 5
 #   bash bench/run.sh --micro       # codec micro-benchmarks (pytest-benchmark)
 #   bash bench/run.sh --no-setup    # skip ci/setup.sh (fastsio already built)
+#   bash bench/run.sh --redis-pair [--quick] [--clients N] [--runs N]
+#                                   # two servers on one Redis: fastsio pair vs Node pair
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,11 +22,13 @@ export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=f
 
 SETUP=1
 MICRO=0
+REDIS_PAIR=0
 ARGS=()
 for a in "$@"; do
     case "$a" in
         --no-setup) SETUP=0 ;;
         --micro) MICRO=1 ;;
+        --redis-pair) REDIS_PAIR=1 ;;
         *) ARGS+=("$a") ;;
     esac
 done
@@ -45,6 +49,11 @@ if [[ "$MICRO" == 1 ]]; then
     mkdir -p "$BENCH/out"; cd "$ROOT"
     exec "$FASTSIO_PYTHON" -m pytest bench/micro -p no:cacheprovider -o testpaths=bench/micro \
         --benchmark-columns=median,iqr,ops,rounds --benchmark-sort=fullname --benchmark-json="$BENCH/out/micro.json" ${ARGS[@]+"${ARGS[@]}"}
+fi
+
+if [[ "$REDIS_PAIR" == 1 ]]; then
+    # Node side from the test peers (socket.io 4.8, @socket.io/redis-adapter 8.3, redis, socket.io-client).
+    exec "$FASTSIO_PYTHON" "$BENCH/redis_pair.py" ${ARGS[@]+"${ARGS[@]}"}
 fi
 
 # Node: socket.io and ws from the lock file.

@@ -276,3 +276,18 @@ def test_options_are_checked_at_construction() -> None:
         create_adapter(object())
     with pytest.raises(TypeError):
         create_adapter(aioredis.Redis(), bogus=1)  # type: ignore[call-arg]
+
+
+def test_server_made_before_any_loop_subscribes_on_the_serving_loop(redis_server: Any) -> None:
+    """The ordinary pattern: ``io = Server(adapter=...)`` at module level, then serve on a new loop."""
+    io = fastsio.Server(adapter=RedisAdapter.from_url(redis_server.url))
+
+    async def main() -> int:
+        await io.listen(_another_port(), host="127.0.0.1")
+        try:
+            count: int = await io.sockets.adapter.server_count()
+            return count
+        finally:
+            await io.close()
+
+    assert asyncio.run(main()) == 1
