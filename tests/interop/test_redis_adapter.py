@@ -592,3 +592,55 @@ async def test_emitters_reach_both_kinds_of_server(shared_redis: RedisServer, no
         await b.close()
         await a.close()
         await node_peer.detach()
+
+
+async def test_fastsio_publishes_the_bytes_node_publishes(shared_redis: RedisServer, node_peer: NodePeer) -> None:
+    """The same operations on a fastsio and on a Node server: the same channels and bytes, uids aside."""
+    from conftest import _another_port
+
+    from fastsio.adapters import _wire
+
+    key = f"t{next(_keys)}"
+    a = await FastsioSide.start(shared_redis.url, key, _another_port())
+    b = await NodeSide.start(node_peer, key)
+    sniff = aioredis.Redis.from_url(shared_redis.url)
+    ps = sniff.pubsub()
+    await ps.psubscribe(f"{key}*")
+    try:
+        await ps.get_message(timeout=0.1)
+        seen: dict[str, list[tuple[str, bytes]]] = {}
+        for side in (a, b):
+            await side.emit("m", 1, -2.5, BIN, {"k": [None, "é"]}, rooms=["r1"], flags={"volatile": True})
+            await side.emit("m", except_=["x"], flags={"compress": False})
+            await side.emit_ack("q", 2, timeout=0.3)
+            await side.sockets_join("x", rooms=["r1"])
+            await side.sockets_leave(["x", "y"], except_=["r2"])
+            await side.disconnect_sockets(False, rooms=["zz"])
+            await side.sse("note", 1, {"a": [1]})
+            await side.sse_ack("ping", 1)
+            await side.all_rooms()
+            await side.fetch(rooms=["r9"])
+            await asyncio.sleep(0.4)
+            got = []
+            while (msg := await ps.get_message(timeout=0.2)) is not None:
+                if msg["type"] != "pmessage":
+                    continue
+                raw: bytes = msg["data"]
+                value = _wire.decode_any(raw)
+                ids = [value[0]] if isinstance(value, list) else [value.get("uid"), value.get("requestId")]
+                for i, ident in enumerate(ids):
+                    if isinstance(ident, str):
+                        raw = raw.replace(ident.encode(), b"ID%d----" % i)
+                got.append((msg["channel"].decode(), raw))
+            seen[side.kind] = got
+        assert len(seen["fastsio"]) >= 14
+        # the answers differ by nature ("py:1" / "node:1"): compare them apart
+        def norm(items: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+            return [(c, d.replace(b"node:1", b"ANSWER").replace(b"py:1", b"ANSWER")) for c, d in items]
+        assert norm(seen["fastsio"]) == norm(seen["node"])
+    finally:
+        await ps.aclose()
+        await sniff.aclose()
+        await b.close()
+        await a.close()
+        await node_peer.detach()
