@@ -988,6 +988,8 @@ class RedisAdapter(InMemoryAdapter):
 
     def _on_broadcast_request(self, request: dict[str, Any]) -> None:
         request_id = request.get("requestId")
+        if not isinstance(request_id, str):
+            raise ProtocolError("a broadcast request has no requestId")
         if request_id in self._ack_requests:
             return
         raw = request.get("opts")

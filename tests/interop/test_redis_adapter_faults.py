@@ -155,6 +155,7 @@ async def test_malformed_and_foreign_messages_are_logged_and_dropped(redis_serve
         ("socket.io#/#", b""),
         ("socket.io-request#/#", b"{not json"),
         ("socket.io-request#/#", b'{"type":7,"requestId":"q"}'),
+        ("socket.io-request#/#", b'{"type":7,"requestId":[1],"opts":{},"packet":{"data":["e"]}}'),
         ("socket.io-request#/#", b'{"type":6,"data":["connection",1]}'),
         ("socket.io-request#/#", b'{"type":5,"requestId":"x","opts":5}'),
         ("socket.io-request#/#", b'{"type":2,"opts":{"rooms":[[]]},"rooms":["x"]}'),
