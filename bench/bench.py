@@ -64,6 +64,8 @@ SERVERS: dict[str, dict[str, Any]] = {
     },
 }
 REFERENCE = "node"
+# RESULTS.md from this line on is written by bench/redis_pair.py and kept here.
+KEEP_MARKER = "<!-- redis-pair:start -->"
 
 # name -> loadgen arguments. Memory (C) comes from the fanout-5000 runs:
 # RSS per idle client after the connect phase, before any broadcast.
@@ -477,7 +479,14 @@ def write_results(results: dict[str, Any], path: Path, quick: bool) -> None:
             out.append(f"| {SERVERS[server]['label']} | " + " | ".join(cells) + " |")
     out += ["", "![fan-out](fanout.png)" if not quick else "![fan-out](fanout-quick.png)", ""]
     out += [f"Total bench time: {results['elapsed_s'] / 60:.1f} min. Raw figures: `results.json`.", ""]
-    path.write_text("\n".join(out))
+    # Sections written by other scripts (bench/redis_pair.py) are kept.
+    kept = ""
+    if path.exists():
+        previous = path.read_text()
+        at = previous.find(KEEP_MARKER)
+        if at >= 0:
+            kept = previous[at:]
+    path.write_text("\n".join(out) + ("\n" + kept if kept else ""))
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--singles", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="100 clients, 1 run, small phases")
+    parser.add_argument("--write-results", action="store_true", help="put the table into bench/RESULTS.md")
     args = parser.parse_args()
     if args.quick:
         args.clients, args.runs, args.burst, args.bursts, args.singles = 100, 1, 20, 3, 20
@@ -152,14 +153,51 @@ def main() -> None:
         ("receiving server deliveries per second, bursts", "b_msgs_per_s"),
     ]
     ok = {k: sum(1 for r in v if r.get("ok")) for k, v in results.items()}
-    print(f"\n{args.clients} clients ({args.clients // 2} per server), bursts of {args.burst} x {args.bursts}, "
-          f"{args.singles} single broadcasts; median of {ok['fastsio']} fastsio / {ok['node']} Node runs\n")
-    print("| figure | fastsio pair | Node pair | ratio fastsio / Node |")
-    print("|---|---|---|---|")
+    lines = [
+        f"{args.clients} clients ({args.clients // 2} per server), bursts of {args.burst} x {args.bursts}, "
+        f"{args.singles} single broadcasts; median of {ok['fastsio']} fastsio / {ok['node']} Node runs "
+        f"({time.strftime('%Y-%m-%d')}, fastsio compiled).",
+        "",
+        "| figure | fastsio pair | Node pair | ratio fastsio / Node |",
+        "|---|---|---|---|",
+    ]
     for label, key in rows:
         f, n = med("fastsio", key), med("node", key)
-        print(f"| {label} | {f:.3g} | {n:.3g} | {f / n:.2f}× |")
+        lines.append(f"| {label} | {f:.3g} | {n:.3g} | {f / n:.2f}× |")
+    failed = [f"{k} run {i + 1}: {r.get('error')}" for k, v in results.items() for i, r in enumerate(v)
+              if not r.get("ok")]
+    if failed:
+        lines += ["", "Failed runs (left out): " + "; ".join(failed)]
+    print("\n" + "\n".join(lines))
     (out / "redis-pair.json").write_text(json.dumps({"params": params, "runs": results}, indent=1))
+    if args.write_results:
+        write_results(lines)
+
+
+START = "<!-- redis-pair:start -->"
+END = "<!-- redis-pair:end -->"
+
+
+def write_results(lines: list[str]) -> None:
+    """Puts the table into bench/RESULTS.md between the redis-pair markers (bench.py keeps it)."""
+    path = BENCH / "RESULTS.md"
+    text = path.read_text() if path.exists() else ""
+    section = "\n".join([
+        START,
+        "## (F) Two servers on one Redis (`bash bench/run.sh --redis-pair`)",
+        "",
+        "Clients split over two servers joined by Redis; every broadcast is published on one (A) and",
+        "delivered by the other (B) to its clients. fastsio pair (`RedisAdapter`) against a Node pair",
+        "(socket.io 4.8 + `@socket.io/redis-adapter` 8.3). Method: bench/README.md.",
+        "",
+        *lines,
+        END,
+    ])
+    if START in text and END in text:
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":
