@@ -644,3 +644,34 @@ async def test_fastsio_publishes_the_bytes_node_publishes(shared_redis: RedisSer
         await b.close()
         await a.close()
         await node_peer.detach()
+
+
+async def test_receiving_server_encodes_a_broadcast_once_for_all_its_clients(shared_redis: RedisServer,
+                                                                           node_peer: NodePeer) -> None:
+    from conftest import _another_port
+
+    key = f"t{next(_keys)}"
+    a = await FastsioSide.start(shared_redis.url, key, _another_port())
+    b = await FastsioSide.start(shared_redis.url, key, _another_port())
+    clients = Clients(node_peer, key)
+    calls: list[Any] = []
+    try:
+        for i in range(5):
+            await clients.connect(f"b{i}", b, rooms=["r1"])
+        nsp = b.io.sockets
+        real = nsp._encode
+
+        def counting(*args: Any) -> Any:
+            calls.append(args)
+            return real(*args)
+
+        nsp._encode = counting
+        await a.emit("once", BIN, rooms=["r1"])
+        for i in range(5):
+            assert await clients.events(f"b{i}", 1) == [("once", [BIN])]
+        assert len(calls) == 1
+    finally:
+        await clients.close()
+        await b.close()
+        await a.close()
+        await node_peer.detach()
