@@ -4,7 +4,9 @@
 SUBSCRIBE, any Redis >= 2.8): fastsio servers and Node socket.io servers that
 share one Redis and one ``key`` form one cluster, in both directions, for every
 cluster operation. ``Emitter`` is ``@socket.io/redis-emitter`` 5: it publishes
-from outside a server (cron jobs, web handlers, workers).
+from outside a server (cron jobs, web handlers, workers). ``RedisShardedAdapter``
+(Node's ``createShardedAdapter``, Redis 7 sharded pub/sub) lives in
+``fastsio.adapters.redis_sharded`` and is re-exported here.
 
 Example:
     >>> import fastsio
@@ -47,12 +49,14 @@ from .._impl import sio_codec
 from ..adapter import BroadcastOptions, InMemoryAdapter
 from ..exceptions import AckTimeout, ProtocolError
 from . import _wire
+from .redis_sharded import RedisShardedAdapter, create_sharded_adapter
 
 if TYPE_CHECKING:
     from ..namespace import Namespace
     from ..socket import Socket
 
-__all__ = ["RedisAdapter", "RedisAdapterFactory", "create_adapter", "Emitter"]
+__all__ = ["RedisAdapter", "RedisAdapterFactory", "create_adapter", "Emitter", "RedisShardedAdapter",
+           "create_sharded_adapter"]
 
 logger = logging.getLogger(__name__)
 

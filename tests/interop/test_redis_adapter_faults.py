@@ -292,3 +292,10 @@ def test_server_made_before_any_loop_subscribes_on_the_serving_loop(redis_server
             await io.close()
 
     assert asyncio.run(main()) == 1
+
+
+def test_sharded_adapter_is_reexported() -> None:
+    from fastsio.adapters import redis_sharded
+
+    assert redis_mod.RedisShardedAdapter is redis_sharded.RedisShardedAdapter
+    assert redis_mod.create_sharded_adapter is redis_sharded.create_sharded_adapter
