@@ -80,8 +80,8 @@ _OPERATION = {
 }
 
 # Events another server may not fire on this one through server_side_emit:
-# they mean something to the library itself.
-_NOT_REMOTE_EVENTS = frozenset(sio_codec.RESERVED_EVENTS) | {"connection", "new_namespace"}
+# they mean something to the namespace itself (Node refuses to send them).
+_NOT_REMOTE_EVENTS = frozenset(("connect", "connection", "new_namespace"))
 
 # Bounds: what piles up while Redis is slow or away is dropped, not kept.
 _MAX_QUEUED = 10_000
