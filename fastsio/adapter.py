@@ -201,8 +201,12 @@ class InMemoryAdapter(EventEmitter):
             return
         if self.nsp._outgoing_sids:
             self._notify_outgoing(ids, packet.data)
-        fanout.deliver(self.nsp.sockets, ids, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
-                       self.nsp._directs)
+        count = fanout.deliver(self.nsp.sockets, ids, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
+                               self.nsp._directs)
+        probes = self.nsp.server._probes
+        if probes:
+            for probe in probes:
+                probe.on_broadcast(self.nsp, packet, parts, count)
 
     def broadcast_with_ack(
         self,
@@ -234,6 +238,10 @@ class InMemoryAdapter(EventEmitter):
                 self._notify_outgoing(targets, packet.data)
             count = fanout.deliver(sockets, targets, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
                                    self.nsp._directs)
+            probes = self.nsp.server._probes
+            if probes:
+                for probe in probes:
+                    probe.on_broadcast(self.nsp, packet, parts, count)
         client_count_callback(count)
 
     # -- cluster operations (local here) ----------------------------------

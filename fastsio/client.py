@@ -133,12 +133,18 @@ class Client:
         options = None if compress else _NO_COMPRESS
         for part in parts:
             conn.send(part, options)
+        if self.server._probes:
+            for probe in self.server._probes:
+                probe.on_write(self, parts)
 
     # -- reading ----------------------------------------------------------
 
     def _ondata(self, data: Union[str, bytes]) -> None:
         if self._closed:
             return
+        if self.server._probes:
+            for probe in self.server._probes:
+                probe.on_read(self, data)
         try:
             packet = self._decoder.feed(data)
         except ProtocolError as exc:

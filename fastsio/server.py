@@ -105,6 +105,9 @@ class Server:
             SessionAwareAdapter if self._recovery is not None else InMemoryAdapter
         )
         self._nsps: dict[str, Namespace] = {}
+        # Observers of traffic (admin UI, metrics): empty unless enabled, so the
+        # hot paths pay one truth test (see fastsio/probes.py).
+        self._probes: list[Any] = []
         # True while some namespace's adapter init() waits for a loop to run it.
         self._inits_pending = False
         self._parent_nsps: list[tuple[Callable[..., Any], ParentNamespace]] = []
@@ -169,6 +172,21 @@ class Server:
         return self._engine
 
     # -- serving ------------------------------------------------------------
+
+    def instrument(self, **options: Any) -> Any:
+        """Serves the official Admin UI (``@socket.io/admin-ui`` 0.5) on ``/admin``.
+
+        The twin of Node's ``instrument(io, options)``; the options are those
+        of :func:`fastsio.admin.instrument` (``auth``, ``mode``,
+        ``read_only``, ``namespace_name``, ``server_id``, ``store``,
+        ``stats_interval``).
+
+        Returns:
+            The :class:`fastsio.admin.Instrumentation`.
+        """
+        from .admin import instrument
+
+        return instrument(self, **options)
 
     async def listen(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None,
                      app: Any = None) -> "Server":
