@@ -197,7 +197,8 @@ class _EventBuffer(Probe):
 def _serialize(socket: Any, nsp: str) -> dict[str, Any]:
     """A socket (local or remote) as the UI expects it."""
     data = socket.data if isinstance(socket.data, dict) else {}
-    admin = data.get("_admin") if isinstance(data.get("_admin"), dict) else {}
+    found = data.get("_admin")
+    admin: dict[str, Any] = found if isinstance(found, dict) else {}
     hs = socket.handshake
     headers = dict(getattr(hs, "headers", {}) or {})
     address = headers.get("cf-connecting-ip") or headers.get("x-forwarded-for") or getattr(hs, "address", "")
