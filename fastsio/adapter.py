@@ -197,12 +197,12 @@ class InMemoryAdapter(EventEmitter):
         packet.nsp = self.nsp.name
         parts = self.nsp._encode(packet.type, packet.nsp, packet.data, packet.id)
         ids = self._target_ids(opts)
-        if not ids:
-            return
-        if self.nsp._outgoing_sids:
-            self._notify_outgoing(ids, packet.data)
-        count = fanout.deliver(self.nsp.sockets, ids, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
-                               self.nsp._directs)
+        count = 0
+        if ids:
+            if self.nsp._outgoing_sids:
+                self._notify_outgoing(ids, packet.data)
+            count = fanout.deliver(self.nsp.sockets, ids, _prepared(parts, opts.flags),
+                                   bool(opts.flags.get("volatile")), self.nsp._directs)
         probes = self.nsp.server._probes
         if probes:
             for probe in probes:
@@ -238,10 +238,10 @@ class InMemoryAdapter(EventEmitter):
                 self._notify_outgoing(targets, packet.data)
             count = fanout.deliver(sockets, targets, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
                                    self.nsp._directs)
-            probes = self.nsp.server._probes
-            if probes:
-                for probe in probes:
-                    probe.on_broadcast(self.nsp, packet, parts, count)
+        probes = self.nsp.server._probes
+        if probes:
+            for probe in probes:
+                probe.on_broadcast(self.nsp, packet, parts, count)
         client_count_callback(count)
 
     # -- cluster operations (local here) ----------------------------------

@@ -58,6 +58,7 @@ class ServerOptions(EngineTuning, total=False):
     connect_timeout: Annotated[Optional[float], 45]
     connection_state_recovery: Annotated[Union[None, bool, dict[str, Any]], None]
     cleanup_empty_child_namespaces: Annotated[bool, False]
+    metrics: Annotated[Union[bool, dict[str, Any]], False]
 
 
 _DEFAULTS: dict[type, dict[str, Any]] = {}

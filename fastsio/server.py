@@ -116,6 +116,10 @@ class Server:
         self._pending_port: Optional[int] = None
         self._asgi_host: Any = None
         self.sockets: Namespace = self.of("/")
+        self._metrics: Any = None
+        self._metrics_path: Optional[str] = None
+        if o["metrics"]:
+            self._enable_metrics(o["metrics"])
         if port is not None:
             try:
                 loop = asyncio.get_running_loop()
@@ -350,10 +354,28 @@ class Server:
     def _new_decoder(self) -> Any:
         return self._parser.Decoder()
 
+    def _enable_metrics(self, conf: Any) -> None:
+        from .metrics import Metrics, _prometheus
+
+        options = conf if isinstance(conf, dict) else {}
+        unknown = set(options) - {"path", "max_event_labels"}
+        if unknown:
+            raise TypeError(f"unknown metrics option(s) {sorted(unknown)}: expected 'path', 'max_event_labels'")
+        _prometheus()  # a missing prometheus-client fails here, not at the first scrape
+        path = options.get("path", "/metrics")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError("metrics path must start with '/'")
+        self._metrics = Metrics(self, int(options.get("max_event_labels", 100)))
+        self._metrics_path = path
+
     def _serve_static(self, request: Any) -> Optional[tuple[int, list[tuple[str, str]], bytes]]:
+        path: str = request.path
+        if path == self._metrics_path:
+            from .metrics import CONTENT_TYPE
+
+            return 200, [("content-type", CONTENT_TYPE), ("cache-control", "no-store")], self._metrics.render()
         if not self._serve_client:
             return None
-        path: str = request.path
         prefix = self._path + "/"
         if not path.startswith(prefix):
             return None

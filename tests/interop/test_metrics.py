@@ -1,0 +1,162 @@
+"""Prometheus metrics: a scripted session with real clients, then a scrape of
+``/metrics`` parsed by ``prometheus_client.parser``; every number must equal
+what the session did.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+import fastsio
+import fastsio.metrics
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(found: dict[Any, float], name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def scrape(port: int, path: str = "/metrics") -> tuple[int, str, str]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}{path}") as resp:
+            return resp.status, resp.headers.get("content-type", ""), await resp.text()
+
+
+async def test_scrape_matches_the_session(sio_server: Any, run_node: Any, wait_until: Any) -> None:
+    io, port = await sio_server(metrics=True)
+    chat = io.of("/chat")
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        socket.join("room")
+        socket.on("ping-me", lambda *a: socket.emit("pong", *a))
+
+    @chat.on("connection")
+    def on_chat(socket: Any) -> None:
+        pass
+
+    a = socketio.AsyncClient(reconnection=False)
+    b = socketio.AsyncClient(reconnection=False)
+    c = socketio.AsyncClient(reconnection=False)
+    got: list[Any] = []
+    b.on("news", lambda *x: got.append(x))
+    c.on("news", lambda *x: got.append(x))
+    try:
+        await a.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        await b.connect(f"http://127.0.0.1:{port}", transports=["polling"])
+        await c.connect(f"http://127.0.0.1:{port}", transports=["websocket"], namespaces=["/", "/chat"])
+        for i in range(3):
+            await a.emit("ping-me", i)
+        await a.emit("other")
+        await wait_until(lambda: value(samples(_local(io)), "socket_io_events_received_total",
+                                       namespace="/", event="other") == 1, what="events counted")
+        io.to("room").emit("news", "x" * 100)   # 3 recipients
+        io.except_("room").emit("news", "nobody")  # 0 recipients
+        await wait_until(lambda: len(got) == 2, what="broadcast delivered")
+        await a.disconnect()
+        await wait_until(lambda: len(io.of("/").sockets) == 2, what="a left")
+
+        status, ctype, text = await scrape(port)
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+        found = samples(text)
+        assert value(found, "socket_io_connected", namespace="/") == 2
+        assert value(found, "socket_io_connected", namespace="/chat") == 1
+        assert value(found, "socket_io_connect_total", namespace="/") == 3
+        assert value(found, "socket_io_connect_total", namespace="/chat") == 1
+        gone = {dict(k[1])["reason"]: v for k, v in found.items()
+                if k[0] == "socket_io_disconnect_total" and dict(k[1])["namespace"] == "/"}
+        # python-socketio's client closes the transport when it disconnects
+        assert gone == {"transport close": 1}
+        assert value(found, "socket_io_events_received_total", namespace="/", event="ping-me") == 3
+        assert value(found, "socket_io_events_received_total", namespace="/", event="other") == 1
+        assert value(found, "socket_io_events_sent_total", namespace="/", event="pong") == 3
+        assert value(found, "socket_io_events_sent_total", namespace="/", event="news") == 3
+        assert value(found, "fastsio_broadcasts_total", namespace="/") == 2
+        assert value(found, "fastsio_broadcast_recipients_count") == 2
+        assert value(found, "fastsio_broadcast_recipients_sum") == 3
+        assert value(found, "fastsio_broadcast_recipients_bucket", le="1.0") == 1  # the empty one
+        assert value(found, "engine_io_clients", transport="polling") == 1
+        assert value(found, "engine_io_clients", transport="websocket") == 1
+        assert value(found, "socket_io_recv_bytes") > 0
+        # 3 x '42["news","xxx..."]' at least, beside the rest
+        assert value(found, "socket_io_transmit_bytes") > 3 * 100
+        assert ("fastsio_outbound_buffered_bytes", ()) in found
+        for name in ("fastsio_ack_timeouts_total", "fastsio_volatile_dropped_total",
+                     "fastsio_slow_consumer_disconnects_total", "fastsio_adapter_request_timeouts_total"):
+            assert (name, ()) in found
+        assert ("fastsio_adapter_messages_total", (("direction", "published"),)) in found
+    finally:
+        for client in (a, b, c):
+            await client.disconnect()
+
+
+def _local(io: Any) -> str:
+    return io._metrics.render().decode()
+
+
+async def test_hostile_event_names_do_not_grow_the_registry(sio_server: Any, wait_until: Any) -> None:
+    io, port = await sio_server(metrics={"max_event_labels": 5, "path": "/stats"})
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        pass
+
+    client = socketio.AsyncClient(reconnection=False)
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        for i in range(50):
+            await client.emit(f"ev-{i}")
+        status, _, text = await scrape(port, "/stats")
+        assert status == 200
+        found = samples(text)
+        names = {dict(k[1]).get("event") for k in found if k[0] == "socket_io_events_received_total"}
+        assert len(names) == 6 and "_other" in names
+        assert value(found, "socket_io_events_received_total", namespace="/", event="_other") == 45
+        assert (await scrape(port, "/metrics"))[0] == 404  # moved
+    finally:
+        await client.disconnect()
+
+
+async def test_register_into_an_existing_registry(sio_server: Any) -> None:
+    io, port = await sio_server()
+    registry = CollectorRegistry()
+    fastsio.metrics.register(io, registry)
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        pass
+
+    client = socketio.AsyncClient(reconnection=False)
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        await asyncio.sleep(0.05)
+        found = samples(generate_latest(registry).decode())
+        assert value(found, "socket_io_connected", namespace="/") == 1
+        assert value(found, "socket_io_connect_total", namespace="/") == 1
+        assert (await scrape(port))[0] == 404  # not served unless metrics=True
+    finally:
+        await client.disconnect()
+
+
+def test_options_fail_early() -> None:
+    with pytest.raises(TypeError, match="metrics option"):
+        fastsio.Server(metrics={"paht": "/m"})
+    with pytest.raises(ValueError, match="start with"):
+        fastsio.Server(metrics={"path": "metrics"})
+
+
+def test_no_probe_without_metrics() -> None:
+    assert fastsio.Server()._probes == []
