@@ -47,6 +47,12 @@ SERVERS: dict[str, dict[str, Any]] = {
         "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py")],
         "env": {"FASTSIO_NO_EXTENSIONS": "1"},
     },
+    "fastsio-metrics": {
+        # same app with Server(metrics=True): the cost of counting (docs/operating.md)
+        "label": "fastsio (compiled, metrics on)",
+        "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py")],
+        "env": {"FASTSIO_NO_EXTENSIONS": "0", "FASTSIO_BENCH_METRICS": "1"},
+    },
     "node": {
         "label": "Node socket.io",
         "cmd": [NODE, str(BENCH / "servers" / "node_app.js")],
@@ -518,7 +524,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
             if not xs:
                 continue
             label = f"{SERVERS[server]['label']} ({'burst of ' + str(results['scenarios'][names[0]]['burst']) if phase == 'burst' else 'single'})"
-            color = {"fastsio": "C0", "fastsio-pure": "C1", "node": "C2", "pysio": "C3", "floor": "C7"}[server]
+            color = {"fastsio": "C0", "fastsio-pure": "C1", "node": "C2", "pysio": "C3", "floor": "C7"}.get(server, "C4")
             ax1.plot(xs, ys, style, label=label, color=color)
             ax2.plot(xs, cs, style, label=label, color=color)
     for ax, title, ylabel in (
@@ -549,7 +555,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small loads, 1 run; writes to bench/out/")
     ap.add_argument("--runs", type=int, default=None, help="runs per scenario and server (default 3, quick 1)")
-    ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset of " + ",".join(SERVERS))
+    default_servers = [s for s in SERVERS if s != "fastsio-metrics"]  # metrics on: ask for it by name
+    ap.add_argument("--servers", default=",".join(default_servers), help="comma-separated subset of " + ",".join(SERVERS))
     ap.add_argument("--scenarios", default=None, help="comma-separated subset of the scenario names")
     ap.add_argument("--out", default=None, help="output directory (default bench/, quick: bench/out/)")
     ap.add_argument("--from-json", default=None, help="only rewrite RESULTS.md and the plot from a results.json")

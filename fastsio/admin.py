@@ -278,6 +278,18 @@ class Instrumentation:
         if auth is False or auth is None:
             logger.warning("admin UI: authentication is disabled, please use with caution")
             return
+        if callable(auth):
+            check = auth
+
+            async def by_callable(socket: "Socket") -> None:
+                ok = check(dict(socket.handshake.auth or {}))
+                if asyncio.iscoroutine(ok) or isinstance(ok, asyncio.Future):
+                    ok = await ok
+                if not ok:
+                    raise ConnectionRejected("invalid credentials")
+
+            self.namespace.use(by_callable)
+            return
         if not isinstance(auth, dict) or auth.get("type") != "basic":
             raise ValueError('invalid auth option: False or {"type": "basic", "username": ..., "password": <bcrypt hash>}')
         username, password = auth.get("username"), auth.get("password")
@@ -543,8 +555,10 @@ def instrument(
 
     Args:
         io: the server.
-        auth: ``False`` (no authentication: a warning is logged) or
-            ``{"type": "basic", "username": ..., "password": <bcrypt hash>}``.
+        auth: ``False`` (no authentication: a warning is logged),
+            ``{"type": "basic", "username": ..., "password": <bcrypt hash>}``,
+            or a callable taking the client's auth dict and returning (or
+            awaiting) whether it may in (python-socketio's form).
         mode: ``"development"`` (live socket, room and event updates) or
             ``"production"`` (stats and commands only).
         read_only: refuse every command from the UI.

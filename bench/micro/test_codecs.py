@@ -135,3 +135,31 @@ def test_fanout_target_ids(benchmark: Any, codec: Codec) -> None:
     rooms_map = {"all": set(ids)}
     out = benchmark(fanout.target_ids, rooms_map, ids, ["all"], [], ["sid00000"])
     assert len(out) == 4999
+
+
+# ---------------------------------------------------------------- msgpack parser
+
+
+def test_msgpack_encode_event(benchmark: Any, codec: Codec) -> None:
+    mp = codec("msgpack_codec")
+    _group(benchmark, "msgpack_codec.encode (event, JSON-like payload)")
+    out = benchmark(mp.encode, 2, "/", ["msg", PAYLOAD])
+    assert isinstance(out[0], bytes)
+
+
+def test_msgpack_decode_event(benchmark: Any, codec: Codec) -> None:
+    mp = codec("msgpack_codec")
+    _group(benchmark, "msgpack_codec.Decoder.feed (event, JSON-like payload)")
+    frame = mp.encode(2, "/", ["msg", PAYLOAD], 7)[0]
+    decoder = mp.Decoder()
+    out = benchmark(decoder.feed, frame)
+    assert out.id == 7
+
+
+def test_msgpack_decode_binary(benchmark: Any, codec: Codec) -> None:
+    mp = codec("msgpack_codec")
+    _group(benchmark, "msgpack_codec.Decoder.feed (10 kB binary inline)")
+    frame = mp.encode(2, "/", ["up", BLOB], 7)[0]
+    decoder = mp.Decoder()
+    out = benchmark(decoder.feed, frame)
+    assert out.data[1] == BLOB

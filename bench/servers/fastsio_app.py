@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import fastsio  # noqa: E402
 
-io = fastsio.Server()
+# FASTSIO_BENCH_METRICS=1: the same app with Prometheus metrics on.
+io = fastsio.Server(metrics=os.environ.get("FASTSIO_BENCH_METRICS") == "1")
 
 
 @io.on("connection")

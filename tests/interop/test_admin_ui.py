@@ -106,6 +106,15 @@ async def test_read_only_production(sio_server: Any, run_node: Any) -> None:
     assert run.one("user-still-connected")["connected"] is True
 
 
+async def test_callable_auth(sio_server: Any, run_node: Any) -> None:
+    io, port = await sio_server()
+    io.instrument(auth=lambda creds: creds.get("sessionId") == "let-me-in")
+    ok = await run_node("admin_client.mjs", f"port={port}", "scenario=session", "session=let-me-in")
+    assert ok.check().one("session")["result"] == "connected"
+    no = await run_node("admin_client.mjs", f"port={port}", "scenario=session", "session=nope")
+    assert no.check().one("session")["result"] == "refused: invalid credentials"
+
+
 def test_options_are_checked() -> None:
     io = fastsio.Server()
     with pytest.raises(ValueError, match="bcrypt hash"):
