@@ -147,3 +147,25 @@ async def test_a_text_frame_closes_the_session(sio_server: Any) -> None:
             break
         await asyncio.sleep(0.05)
     assert io.engine.clients_count == 0
+
+
+async def test_packets_cross_a_mixed_redis_cluster(sio_server: Any, run_node: Any, redis_server: Any) -> None:
+    """fastsio and Node, both on the msgpack parser, joined by the classic Redis adapter."""
+    from fastsio.adapters.redis import RedisAdapter
+
+    io, port = await sio_server(parser=fastsio.parsers.msgpack, adapter=RedisAdapter.from_url(redis_server.url))
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        @socket.on("shout")
+        def shout(payload: bytes) -> str:
+            io.emit("news", "from-fastsio", payload)
+            return "ok"
+
+    run = await run_node("msgpack_redis_node.mjs", f"redis={redis_server.url}", f"fastsio_port={port}", timeout=40)
+    assert run.events("fail") == [], run.describe()
+    run.check()
+    for line in run.events("got"):
+        assert line["messages"] == [["from-node", b(b"\x01\x02\x03\xfa")], ["from-fastsio", b(b"\x09\x00\x09")]], line
+        assert line["kinds"] == [["string", "Buffer"], ["string", "Buffer"]]
+    assert {line["where"] for line in run.events("got")} == {"onNode", "onFastsio"}
