@@ -6,7 +6,7 @@
 //
 // Prints every admin event it got (JSON lines) and "done" (exit 0).
 import { io } from "socket.io-client";
-import { deadline, exit, out, parseArgs, sleep } from "./lib.mjs";
+import { connected, deadline, exit, out, parseArgs, sleep, until } from "./lib.mjs";
 
 const args = parseArgs();
 const url = `http://127.0.0.1:${Number(args.port)}`;
@@ -16,21 +16,7 @@ function adminSocket(auth) {
   return io(`${url}/admin`, { forceNew: true, reconnection: false, transports: ["websocket"], auth });
 }
 
-function connected(socket, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no connect within ${ms} ms`)), ms);
-    socket.once("connect", () => { clearTimeout(timer); resolve(); });
-    socket.once("connect_error", (err) => { clearTimeout(timer); reject(err); });
-  });
-}
 
-async function until(predicate, ms = 10000, what = "condition") {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 const scenarios = {
   // Basic auth refused then accepted, session reuse, and every live event.

@@ -84,3 +84,22 @@ export function once(emitter, event, ms = 5000) {
     });
   });
 }
+
+/** Resolves once `socket` (socket.io-client) is connected; rejects on connect_error or after `ms`. */
+export function connected(socket, ms = 10000) {
+  if (socket.connected) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no connect for ${socket.nsp} within ${ms} ms`)), ms);
+    socket.once("connect", () => { clearTimeout(timer); resolve(); });
+    socket.once("connect_error", (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+/** Polls `predicate` every few milliseconds; rejects after `ms` naming `what`. */
+export async function until(predicate, ms = 10000, what = "condition") {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}

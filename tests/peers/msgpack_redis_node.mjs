@@ -6,7 +6,7 @@
 //   node msgpack_redis_node.mjs redis=URL fastsio_port=P
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { deadline, exit, kind, out, parseArgs, sleep, toJSON } from "./lib.mjs";
+import { connected, deadline, exit, kind, out, parseArgs, sleep, toJSON, until } from "./lib.mjs";
 
 const require = createRequire(import.meta.url);
 const { Server } = require("socket.io");
@@ -18,21 +18,7 @@ const parser = require("socket.io-msgpack-parser");
 const args = parseArgs();
 deadline(Number(args.timeout_ms ?? 30000));
 
-function connected(socket, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no connect within ${ms} ms`)), ms);
-    socket.once("connect", () => { clearTimeout(timer); resolve(); });
-    socket.once("connect_error", (err) => { clearTimeout(timer); reject(err); });
-  });
-}
 
-async function until(predicate, ms = 10000, what = "condition") {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 async function main() {
   const pub = createClient({ url: args.redis });

@@ -8,7 +8,7 @@
 // tests/interop/test_msgpack_parser.py.
 import { io } from "socket.io-client";
 import parser from "socket.io-msgpack-parser";
-import { deadline, exit, kind, once, out, parseArgs, sleep, toJSON, transportsFor } from "./lib.mjs";
+import { connected, deadline, exit, kind, once, out, parseArgs, sleep, toJSON, transportsFor, until } from "./lib.mjs";
 
 const args = parseArgs();
 const port = Number(args.port);
@@ -20,14 +20,6 @@ function connectOpts(extra = {}) {
   return { ...transportsFor(mode), parser, forceNew: true, reconnection: false, ...extra };
 }
 
-function connected(socket, ms = 10000) {
-  if (socket.connected) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no connect for ${socket.nsp} within ${ms} ms`)), ms);
-    socket.once("connect", () => { clearTimeout(timer); resolve(); });
-    socket.once("connect_error", (err) => { clearTimeout(timer); reject(err); });
-  });
-}
 
 function ack(socket, ev, ...emitArgs) {
   return new Promise((resolve, reject) => {
@@ -35,13 +27,6 @@ function ack(socket, ev, ...emitArgs) {
   });
 }
 
-async function until(predicate, ms = 10000, what = "condition") {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const scenarios = {
   // Acks both ways with JSON values and binary (a Buffer and an ArrayBuffer),
