@@ -22,9 +22,50 @@ export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=f
 
 hash_files() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
+# apt_install WHY PKG...: installs Debian packages (one retry after a pause, for a
+# mirror hiccup). Needs root: as another user it uses `sudo -n` when that works
+# without a password, and otherwise stops with the command to run.
+apt_install() {
+    local why="$1"
+    shift
+    command -v apt-get >/dev/null ||
+        die "$why: install $* with your system's package manager (no apt-get here: not Debian)"
+    local -a as_root=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            as_root=(sudo -n)
+        else
+            die "$why: installing the Debian package(s) $* needs root. Run: sudo apt-get install -y $* (then run this command again)"
+        fi
+    fi
+    log "$why: installing Debian package(s) $* (apt-get)"
+    local attempt
+    for attempt in 1 2; do
+        if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; then
+            return 0
+        fi
+        log "apt-get install $* failed (attempt $attempt)"
+        [[ $attempt -eq 2 ]] || sleep 10
+    done
+    die "could not install the Debian package(s) $*"
+}
+
+# --- Python version: 3.10 or newer --------------------------------------------
+# (the interpreter of .venv once it exists, else $PYTHON, which makes it)
+check_py="$PYTHON"
+[[ -x "$VENV/bin/python" ]] && check_py="$VENV/bin/python"
+command -v "$check_py" >/dev/null || die "$check_py not found: fastsio needs Python 3.10 or newer (set PYTHON=/path/to/python3.x)"
+py_version="$("$check_py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+"$check_py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+    die "fastsio needs Python 3.10 or newer; $check_py is $py_version (set PYTHON=/path/to/python3.x, and remove .venv if it was made by an older one)"
+
 # --- Python -----------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
+    if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+        # Debian ships venv/ensurepip apart from the interpreter
+        apt_install "$PYTHON has no venv module" "python$py_version-venv"
+    fi
     log "creating virtualenv in .venv"
     "$PYTHON" -m venv "$VENV"
 fi
@@ -46,6 +87,11 @@ extensions_present() {
 }
 
 if [[ "$(cat "$py_stamp_file" 2>/dev/null)" != "$py_stamp" ]] || ! extensions_present; then
+    # the Cython extensions need a C compiler and the Python headers
+    command -v cc >/dev/null || command -v gcc >/dev/null || apt_install "no C compiler" gcc
+    if ! "$PY" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+        apt_install "no Python headers (Python.h)" "python$py_version-dev"
+    fi
     log "installing fastsio (editable, with Cython extensions) and test dependencies"
     rm -f "$py_stamp_file"
     "$PY" -m pip install -q --upgrade pip
@@ -59,8 +105,14 @@ else
 fi
 
 # --- npm peers ----------------------------------------------------------------
-command -v node >/dev/null || die "node not found (Node.js 20 is needed for the interop tests)"
-command -v npm >/dev/null || die "npm not found"
+# Node.js runs the JS peers of the interop tests; Debian's own packages will do
+if ! command -v node >/dev/null; then
+    apt_install "node not found (Node.js runs the interop tests' JS peers)" nodejs npm
+fi
+command -v npm >/dev/null || apt_install "npm not found" npm
+command -v node >/dev/null || die "node not found after installing nodejs"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[[ "$node_major" -ge 18 ]] || die "Node.js 18 or newer is needed; node is $(node --version)"
 npm_stamp_file="$PEERS/node_modules/.fastsio-npm.stamp"
 npm_stamp="$(hash_files "$PEERS/package.json" "$PEERS/package-lock.json")"
 if [[ "$(cat "$npm_stamp_file" 2>/dev/null)" != "$npm_stamp" ]]; then

@@ -20,21 +20,31 @@ ensure_redis() {
 }
 
 # Installs Debian's Chromium when it is missing: the demo page is tested in a
-# real headless browser (tests/interop/test_demo_browser.py).
+# real headless browser (tests/interop/test_demo_browser.py). The browser is
+# `chromium` on Debian and `chromium-browser` on some other systems: either will do.
+have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
+
 ensure_chromium() {
-    if ! command -v chromium >/dev/null; then
+    if ! have_chromium; then
+        if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+            echo "[test] ERROR: chromium is missing and installing Debian's chromium needs root." \
+                 "Run: sudo apt-get install -y chromium (then run this command again)" >&2
+            return 1
+        fi
+        local -a as_root=()
+        [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
         echo "[test] installing chromium from Debian" >&2
-        export DEBIAN_FRONTEND=noninteractive
         # a mirror hiccup should not fail the run: one more try after a pause
         for attempt in 1 2; do
-            if apt-get update -qq && apt-get install -y -qq chromium >/dev/null; then
+            if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+                "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
                 break
             fi
             echo "[test] chromium install failed (attempt $attempt)" >&2
             sleep 10
         done
     fi
-    command -v chromium >/dev/null
+    have_chromium
 }
 
 bash "$ROOT/ci/setup.sh"
