@@ -128,6 +128,7 @@ def main() -> None:
                               "no", "--dir", rdir, "--loglevel", "warning"], stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{rport}/0"
     results: dict[str, list[dict[str, Any]]] = {"fastsio": [], "node": []}
+    load_before = os.getloadavg()[0]
     try:
         wait_port(rport, redis)
         for run in range(1, args.runs + 1):
@@ -153,10 +154,12 @@ def main() -> None:
         ("receiving server deliveries per second, bursts", "b_msgs_per_s"),
     ]
     ok = {k: sum(1 for r in v if r.get("ok")) for k, v in results.items()}
+    load_after = os.getloadavg()[0]
     lines = [
         f"{args.clients} clients ({args.clients // 2} per server), bursts of {args.burst} x {args.bursts}, "
         f"{args.singles} single broadcasts; median of {ok['fastsio']} fastsio / {ok['node']} Node runs "
-        f"({time.strftime('%Y-%m-%d')}, fastsio compiled).",
+        f"({time.strftime('%Y-%m-%d')}, fastsio compiled; machine load average {load_before:.1f} before, "
+        f"{load_after:.1f} after, on {os.cpu_count()} cores).",
         "",
         "| figure | fastsio pair | Node pair | ratio fastsio / Node |",
         "|---|---|---|---|",
