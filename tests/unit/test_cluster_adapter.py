@@ -573,3 +573,43 @@ def test_abstract_transport_hooks(caplog: pytest.LogCaptureFixture) -> None:
         io.to("r").emit("e")
     assert [p.data for p in conn.packets()] == [["e"]]
     assert "could not publish" in caplog.text
+
+
+# -- property: whatever arrives, the adapter never raises -----------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=5)
+    | st.binary(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12)
+_keys = st.sampled_from(["packet", "opts", "rooms", "except", "flags", "requestId", "close", "sockets",
+                         "clientCount", "data", "type", "timeout", "id", "handshake"])
+_data = st.recursive(_json, lambda c: st.dictionaries(_keys, c, max_size=4), max_leaves=15)
+_messages = st.fixed_dictionaries({
+    "uid": st.sampled_from(["other", "emitter", 3, None]),
+    "nsp": st.sampled_from(["/", "/x", None]),
+    "type": st.integers(-1, 15) | st.text(max_size=2) | st.none(),
+}, optional={"data": _data})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=_messages)
+async def test_any_message_is_applied_or_dropped_never_raised(message: Any) -> None:
+    _, (a,) = servers(1)
+    client(a, "r")
+    adapter = a.sockets.adapter
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append  # type: ignore[method-assign]
+    log = logging.getLogger("fastsio")
+    log.addHandler(handler)
+    try:
+        adapter._on_message(message, None)
+        adapter._on_response(message)
+        await settle(2)
+    finally:
+        log.removeHandler(handler)
+    # malformed input takes the ProtocolError path (a warning), never an unexpected error
+    assert [r.getMessage() for r in errors] == []
