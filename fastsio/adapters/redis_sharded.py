@@ -53,6 +53,7 @@ _MODES = ("static", "dynamic", "dynamic-private")
 _MAY_CONTAIN_BINARY = frozenset((3, 8, 9, 10, 12))
 _MAX_QUEUE = 100_000
 _BACKOFF_MAX = 2.0
+_CONNECT_DEADLINE = 10.0
 
 
 def _encode(message: ClusterMessage) -> bytes:
@@ -98,9 +99,11 @@ class _Bus:
 
     async def _first_connect(self) -> None:
         try:
-            await self.pub.ping()
-            self.pubsub = self.sub.pubsub()
-            await self._resubscribe()
+            await asyncio.wait_for(self._open(), _CONNECT_DEADLINE)
+        except asyncio.TimeoutError:
+            self.started = None
+            raise ConnectionError(f"the sharded Redis adapter cannot reach Redis ({self.description}): "
+                                  f"no answer within {_CONNECT_DEADLINE:g}s") from None
         except Exception as exc:
             self.started = None
             raise ConnectionError(f"the sharded Redis adapter cannot reach Redis ({self.description}): {exc}") \
@@ -109,6 +112,11 @@ class _Bus:
         self.reader = asyncio.ensure_future(self._read())
         self.writer = asyncio.ensure_future(self._write())
         self.syncer = asyncio.ensure_future(self._sync())
+
+    async def _open(self) -> None:
+        await self.pub.ping()
+        self.pubsub = self.sub.pubsub()
+        await self._resubscribe()
 
     async def stop(self) -> None:
         self.closed = True
@@ -449,7 +457,11 @@ class RedisShardedAdapter(ClusterAdapter):
             ConnectionError: Redis cannot be reached.
         """
         try:
-            reply = await self._bus.pub.execute_command("PUBSUB", "SHARDNUMSUB", self._channel)
+            reply = await asyncio.wait_for(
+                self._bus.pub.execute_command("PUBSUB", "SHARDNUMSUB", self._channel), self.requests_timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"server_count: Redis ({self._bus.description}) did not answer within "
+                               f"{self.requests_timeout:g}s") from None
         except Exception as exc:
             raise ConnectionError(f"cannot count the servers: Redis is unreachable ({self._bus.description}): {exc}") \
                 from exc
@@ -519,6 +531,7 @@ def create_sharded_adapter(pub: Any, sub: Any = None, **options: Any) -> Callabl
 def _from_url(url: str, **options: Any) -> Callable[["Namespace"], RedisShardedAdapter]:
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(url, decode_responses=False)
+    # Connecting has a deadline: a Redis that does not answer fails listen() instead of hanging it.
+    client = aioredis.Redis.from_url(url, decode_responses=False, socket_connect_timeout=5)
     host = url.split("@")[-1]
     return _factory(_Bus(client, None, True, host), dict(options))

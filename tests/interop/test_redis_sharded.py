@@ -502,3 +502,29 @@ async def test_mixed_cluster_survives_a_redis_restart(
     await _settle(peer, ["n1", "f1"], "after-py")
     for n in ("n1", "f1"):
         assert peer.received(n, "after-py") == [[]] and peer.received(n, "after-js") == [[]], n
+
+
+async def test_a_stalled_redis_fails_requests_with_a_deadline(fastsio_sharded: Any, redis_server: Any) -> None:
+    import signal
+
+    a, _ = await fastsio_sharded("dynamic", requests_timeout=0.5)
+    assert await a.sockets.adapter.server_count() == 1
+    assert redis_server.proc is not None
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(TimeoutError, match="server_count: Redis .* did not answer within 0.5s"):
+            await asyncio.wait_for(a.fetch_sockets(), 5)
+        assert loop.time() - start < 4
+        a.emit("local delivery goes on")  # queued for the bus, no exception
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    for _ in range(200):
+        try:
+            if await a.sockets.adapter.server_count() == 1:
+                break
+        except Exception:
+            pass
+        await asyncio.sleep(0.05)
+    assert await a.sockets.adapter.server_count() == 1
