@@ -1,0 +1,290 @@
+"""The Redis Streams adapter against Node's @socket.io/redis-streams-adapter 0.3 on a real redis-server.
+
+Mixed clusters (a fastsio server and a Node socket.io 4.8 server) and
+fastsio-only ones; npm socket.io-client with its connection state recovery.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket as socket_mod
+from typing import Any, AsyncIterator, Callable
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+import fastsio
+from fastsio.adapters.redis_streams import RedisStreamsAdapter
+from streams_helpers import NodeProc
+
+RECOVERY = {"max_disconnection_duration": 60, "skip_middlewares": True}
+
+
+def _port() -> int:
+    with socket_mod.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Cluster:
+    """Servers and client drivers of one test, all stopped at the end."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self.fastsio: list[fastsio.Server] = []
+        self.nodes: list[NodeProc] = []
+
+    async def py_server(self, recovery: Any = RECOVERY, **adapter_opts: Any) -> tuple[fastsio.Server, int]:
+        io = fastsio.Server(
+            adapter=RedisStreamsAdapter.from_url(self.redis_url, **adapter_opts),
+            connection_state_recovery=recovery,
+            ping_interval=2, ping_timeout=2,
+        )
+
+        @io.on("connection")
+        def on_connection(socket: Any) -> None:
+            if not socket.recovered:
+                rooms = socket.handshake.auth.get("rooms")
+                if isinstance(rooms, list):
+                    socket.join(rooms)
+                data = socket.handshake.auth.get("data")
+                if isinstance(data, dict):
+                    socket.data.update(data)
+
+            @socket.on("ping")
+            def ping() -> str:
+                return "pong"
+
+        self.sse: list[Any] = getattr(self, "sse", [])
+
+        @io.on("q")
+        def on_q(*args: Any) -> None:
+            self.sse.append(("q", args[:-1]))
+            args[-1](["answer", io.of("/").adapter.uid])
+
+        @io.on("noack")
+        def on_noack(*args: Any) -> None:
+            self.sse.append(("noack", args))
+
+        port = _port()
+        await io.listen(port, host="127.0.0.1")
+        self.fastsio.append(io)
+        return io, port
+
+    async def node_server(self, recovery_ms: int = 60000, **extra: Any) -> tuple[NodeProc, int]:
+        port = _port()
+        args = [f"port={port}", f"redis={self.redis_url}", f"recovery_ms={recovery_ms}", "timeout_ms=120000"]
+        args += [f"{k}={v}" for k, v in extra.items()]
+        node = NodeProc("node_streams_server.mjs", *args)
+        await node.start()
+        self.nodes.append(node)
+        return node, port
+
+    async def clients(self, port: int, n: int = 1, rooms: str = "") -> NodeProc:
+        args = [f"port={port}", f"n={n}", "timeout_ms=120000"]
+        if rooms:
+            args.append(f"rooms={rooms}")
+        proc = NodeProc("node_streams_clients.mjs", *args)
+        await proc.start("connected", timeout=60)
+        self.nodes.append(proc)
+        return proc
+
+    async def close(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+        for io in self.fastsio:
+            await asyncio.wait_for(io.close(), 10)
+
+
+@pytest.fixture
+async def cluster(redis_server: Any) -> AsyncIterator[Cluster]:
+    c = Cluster(redis_server.url)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def until(pred: Callable[[], Any], timeout: float = 10, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = pred()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def count_is(io: fastsio.Server, n: int) -> bool:
+    return bool(await io.of("/").adapter.server_count() == n)
+
+
+# -- recovery across servers ------------------------------------------------------
+
+
+async def _servers(cluster: Cluster, a_kind: str, b_kind: str) -> tuple[int, int]:
+    ports = []
+    for kind in (a_kind, b_kind):
+        _, port = await (cluster.py_server() if kind == "py" else cluster.node_server())
+        ports.append(port)
+    return ports[0], ports[1]
+
+
+@pytest.mark.parametrize("a_kind,b_kind", [("py", "node"), ("node", "py"), ("py", "py"), ("node", "node")])
+async def test_cut_client_recovers_on_the_other_server(cluster: Cluster, a_kind: str, b_kind: str) -> None:
+    """A client of A loses its TCP connection while broadcasts go on; it
+    reconnects to B and gets every missed packet, in order, recovered true."""
+    port_a, port_b = await _servers(cluster, a_kind, b_kind)
+    clients = await cluster.clients(port_a, n=3, rooms="r1")
+    # a third server broadcasts (a fastsio one)
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+
+    sent = 0
+
+    def burst(k: int, room: bool = True) -> None:
+        nonlocal sent
+        for _ in range(k):
+            (emitter.to("r1") if room else emitter).emit("m", sent)
+            sent += 1
+
+    burst(20)
+    await until(clients_got(clients, 20), what="first 20 messages")
+    await clients.cmd("cut", port=port_b)
+    burst(30)  # while the clients are away
+    emitter.to("elsewhere").emit("m", -1)  # nobody's room: never delivered
+    burst(5)
+    assert (await clients.cmd("wait", connects=2, ms=15000))["ok"]
+    burst(10, room=False)
+    await until(clients_got(clients, sent), what="every message")
+    rep = await clients.cmd("report", full=True)
+    for c in rep["clients"]:
+        assert c["recovered"] == [False, True], c
+        assert c["ids"][0] == c["ids"][1], c
+        assert c["got"] == list(range(sent)), (c["got"], sent)
+        assert all(isinstance(o, str) and "-" in o for o in c["offsets"]), c["offsets"]
+
+
+@pytest.mark.parametrize("a_kind", ["py", "node"])
+async def test_recovery_on_fastsio_is_exact_while_broadcasts_never_stop(cluster: Cluster, a_kind: str) -> None:
+    """Broadcasts go on through the cut, the restore and after: a fastsio B
+    stitches the replay to its live reader, nothing missed, nothing twice."""
+    port_a, port_b = await _servers(cluster, a_kind, "py")
+    clients = await cluster.clients(port_a, n=5, rooms="r1")
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+    sent = 0
+    stop = asyncio.Event()
+
+    async def steady() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            emitter.to("r1").emit("m", sent)
+            sent += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.ensure_future(steady())
+    await asyncio.sleep(0.2)
+    await clients.cmd("cut", port=port_b)
+    assert (await clients.cmd("wait", connects=2, ms=15000))["ok"]
+    await asyncio.sleep(0.3)
+    stop.set()
+    await task
+    try:
+        await until(clients_got(clients, sent), what="every message")
+    finally:
+        rep = await clients.cmd("report", full=True)
+        for c in rep["clients"]:
+            assert c["recovered"] == [False, True], c
+            if c["got"] != list(range(sent)):
+                bad = next((i for i, v in enumerate(c["got"]) if v != i), len(c["got"]))
+                pytest.fail(f"gap at {bad}: got {c['got'][bad-3:bad+3]} offsets {c['offsets'][bad-3:bad+3]} "
+                            f"ids {c['ids']} n={len(c['got'])} sent={sent} "
+                            f"readers={[(io.of('/').adapter.bus.last_id, io.of('/').adapter.bus._holds) for io in cluster.fastsio]}")
+
+
+def clients_got(proc: NodeProc, k: int) -> Callable[[], Any]:
+    async def check() -> bool:
+        rep = await proc.cmd("report")
+        return bool(rep["total_got"] >= k * rep["n"])
+
+    return check
+
+
+# -- every cluster operation, both directions -----------------------------------
+
+
+async def test_cluster_operations_fastsio_and_node(cluster: Cluster) -> None:
+    io, port_py = await cluster.py_server()
+    node, port_node = await cluster.node_server()
+    on_py = await cluster.clients(port_py, n=2, rooms="r1")
+    on_node = await cluster.clients(port_node, n=3, rooms="r1")
+    await until(lambda: count_is(io, 2), what="two servers")
+    assert (await node.cmd("count"))["count"] == 2
+
+    # fetch_sockets, both ways
+    fetched = await io.fetch_sockets()
+    assert len(fetched) == 5
+    remote = [s for s in fetched if not isinstance(s, fastsio.Socket)]
+    assert len(remote) == 3 and all("r1" in s.rooms for s in remote)
+    assert sorted(s.data["i"] for s in remote) == [0, 1, 2]
+    res = await node.cmd("fetch")
+    assert len(res["sockets"]) == 5
+    assert sorted(s["data"]["i"] for s in res["sockets"]) == [0, 0, 1, 1, 2]
+
+    # sockets_join / sockets_leave, both ways
+    io.in_("r1").sockets_join("r2")
+    await until(lambda: _all_in(node, "r2", 3), what="node sockets joined r2")
+    assert all("r2" in s.rooms for s in io.of("/").sockets.values())
+    await node.cmd("leave", rooms=["r1"], leave=["r2"])
+    await until(lambda: not any("r2" in s.rooms for s in io.of("/").sockets.values()), what="py sockets left r2")
+    await node.cmd("join", rooms=[], join=["n1"])
+    await until(lambda: all("n1" in s.rooms for s in io.of("/").sockets.values()), what="py sockets joined n1")
+
+    # broadcast with acks, both ways
+    answers = await io.timeout(3).emit_with_ack("ask", 7)
+    assert sorted(a["i"] for a in answers) == [0, 0, 1, 1, 2] and all(a["v"] == 7 for a in answers)
+    res = await node.cmd("emit_ack", ev="ask", args=[8], timeout_ms=3000)
+    assert res["err"] is None and sorted(a["i"] for a in res["responses"]) == [0, 0, 1, 1, 2]
+
+    # server_side_emit (with and without ack), both ways
+    answers = await io.of("/").server_side_emit_with_ack("q", 1)
+    assert answers == [["answer", (await node.wait_event("ready"))["uid"]]]
+    res = await node.cmd("sse", ev="q", args=[2], ack=True)
+    assert res["err"] is None and res["responses"] == [["answer", io.of("/").adapter.uid]]
+    assert ("q", (2,)) in cluster.sse
+    io.server_side_emit("noack", {"x": 1})
+    await until(lambda: any(line.get("args") == [{"x": 1}] for line in node.events("sse")), what="sse at node")
+    await node.cmd("sse", ev="noack", args=["y"])
+    await until(lambda: ("noack", ("y",)) in cluster.sse, what="sse at fastsio")
+
+    # broadcasts with rooms, except and binary, both ways, received by every client
+    io.to("r1").except_("nobody").emit("m", 100)
+    await node.cmd("emit", rooms=["r1"], ev="m", args=[101])
+    await until(lambda: _got_everywhere([on_py, on_node], [100, 101]), what="broadcasts everywhere")
+
+    # disconnect_sockets, both ways
+    io.in_("n1").disconnect_sockets()
+    await until(lambda: not io.of("/").sockets, what="py sockets disconnected")
+    await until(lambda: len(node.events("disconnect")) >= 3, what="node sockets disconnected by fastsio")
+    reasons = {line["reason"] for line in node.events("disconnect")}
+    assert reasons == {"server namespace disconnect"}
+
+
+async def _all_in(node: NodeProc, room: str, n: int) -> bool:
+    res = await node.cmd("local_rooms")
+    return len(res["sockets"]) == n and all(room in s["rooms"] for s in res["sockets"])
+
+
+async def _got_everywhere(procs: list[NodeProc], values: list[int]) -> bool:
+    for proc in procs:
+        rep = await proc.cmd("report", full=True)
+        for c in rep["clients"]:
+            if sorted(c["got"][-len(values):]) != values:
+                return False
+    return True
