@@ -79,6 +79,11 @@ from .._impl import sio_codec
 from ..exceptions import ProtocolError
 from . import _wire
 
+try:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+except ImportError:  # pragma: no cover - redis is a dependency of this module
+    RedisConnectionError = ConnectionError  # type: ignore[misc,assignment]
+
 if TYPE_CHECKING:
     from ..namespace import Namespace
 
@@ -119,6 +124,8 @@ _RESTORE_PAGE = 1000
 _RESTORE_MAX_PAGES = 100
 # Deadline of one Redis command beyond its own blocking time.
 _COMMAND_DEADLINE = 5.0
+# Deadline of a pipeline of many commands (a mass reconnect's restores).
+_BATCH_DEADLINE = 15.0
 
 
 # -- encodings -----------------------------------------------------------------
@@ -195,6 +202,26 @@ def _valid_offset(offset: str) -> bool:
     return bool(sep) and ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()
 
 
+def _replayable(fields: dict[bytes, bytes]) -> Any:
+    """``(nsp, args, opts)`` of a stream entry a recovered socket may get again, or False."""
+    if fields.get(b"type") != b"3":
+        return False
+    try:
+        message = decode_entry(fields)
+        data = message.get("data")
+        if not isinstance(data, dict) or "requestId" in data:
+            return False
+        packet = data.get("packet")
+        if not isinstance(packet, dict) or not isinstance(packet.get("data"), list) or "id" in packet:
+            return False
+        opts = _opts_from_wire(data.get("opts"))
+    except ProtocolError:
+        return False
+    if opts.flags.get("volatile"):
+        return False  # not kept for recovery (fastsio's in-memory adapter and Node's neither)
+    return message["nsp"], packet["data"], opts
+
+
 # -- the shared part: one per server ---------------------------------------------
 
 
@@ -223,6 +250,8 @@ class _Bus:
         # own entry id -> (adapter, packet, opts), waiting for the reader
         self._own: dict[str, tuple["RedisStreamsAdapter", Any, BroadcastOptions]] = {}
         self._holds = 0
+        self._restores: list[tuple[Any, ...]] = []
+        self._restorer: Optional["asyncio.Future[None]"] = None
         self._released = asyncio.Event()
         self._released.set()
         self._starting: Optional["asyncio.Future[None]"] = None
@@ -455,7 +484,7 @@ class _Bus:
                         else:
                             pipe.set(item[1], item[2], px=item[3])
                     try:
-                        results = await asyncio.wait_for(pipe.execute(raise_on_error=False), _COMMAND_DEADLINE)
+                        results = await asyncio.wait_for(pipe.execute(raise_on_error=False), _BATCH_DEADLINE)
                     except asyncio.CancelledError:
                         raise
                     except Exception as err:
@@ -482,6 +511,102 @@ class _Bus:
         """Queue one PUBLISH (in order with the stream entries)."""
         self._queue.append(("pub", channel, payload))
         self._wake.set()
+
+    # -- connection state recovery: restores in batches ----------------------
+
+    def restore(self, adapter: "RedisStreamsAdapter", pid: str, offset: str) -> "asyncio.Future[Any]":
+        fut: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+        self._restores.append((adapter, pid, offset, fut))
+        if self._restorer is None or self._restorer.done():
+            self._restorer = asyncio.ensure_future(self._run_restores())
+        return fut
+
+    async def _run_restores(self) -> None:
+        while self._restores:
+            batch, self._restores = self._restores, []
+            try:
+                results = await self._restore_batch(batch)
+            except Exception as err:
+                logger.warning("redis streams adapter: could not restore %d session(s): %r", len(batch), err)
+                results = [None] * len(batch)
+            for (_, _, _, fut), result in zip(batch, results):
+                if not fut.done():
+                    fut.set_result(result)
+            if any(r is not None for r in results):
+                # The reader waits until the restored sockets are connected (the
+                # namespace connects them in the callbacks just scheduled).
+                self.hold()
+
+    async def _restore_batch(self, batch: list[tuple[Any, ...]]) -> list[Optional[dict[str, Any]]]:
+        prefix = self.options["session_key_prefix"]
+        offsets = sorted({item[2] for item in batch}, key=_id_key)
+        pipe = self.client.pipeline(transaction=True)
+        for _, pid, _, _ in batch:
+            pipe.get(prefix + pid)
+            pipe.pttl(prefix + pid)
+            pipe.delete(prefix + pid)
+        for offset in offsets:
+            pipe.xrange(self.stream, offset, offset, count=1)
+        replies = await asyncio.wait_for(pipe.execute(), _BATCH_DEADLINE)
+        started = time.monotonic()
+        n = len(batch)
+        known = {offset for offset, found in zip(offsets, replies[3 * n:]) if found}
+        sessions: list[Optional[dict[str, Any]]] = []
+        for i, (adapter, pid, offset, _) in enumerate(batch):
+            raw, pttl = replies[3 * i], replies[3 * i + 1]
+            session = None
+            if raw is not None and offset in known:
+                session = adapter._decode_session(pid, raw, pttl, started)
+            sessions.append(session)
+        wanted = [o for o in offsets if o in known and any(
+            s is not None and b[2] == o for s, b in zip(sessions, batch))]
+        if not wanted:
+            return sessions
+        # One read of the stream from the oldest offset, stitched to the reader.
+        entries: list[tuple[tuple[int, int], str, Any]] = []
+        start = wanted[0]
+        for _ in range(_RESTORE_MAX_PAGES):
+            page = await asyncio.wait_for(
+                self.client.xrange(self.stream, "(" + start, "+", count=_RESTORE_PAGE), _BATCH_DEADLINE)
+            for raw_id, fields in page:
+                start = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                entries.append((_id_key(start), start, fields))
+            # Done once the replay reaches what the reader dispatched (the
+            # reader delivers the rest live); it may have gone on meanwhile.
+            if not page or _id_key(start) >= _id_key(self.last_id or "0-0"):
+                break
+        else:
+            logger.warning("redis streams adapter: too much to replay for %d session(s)", len(wanted))
+            for session, item in zip(sessions, batch):
+                if session is not None:
+                    item[0]._restore_refused(session)
+            return [None] * n
+        live = _id_key(self.last_id or "0-0")
+        decoded: dict[str, Any] = {}
+        for i, (adapter, pid, offset, _) in enumerate(batch):
+            session = sessions[i]
+            if session is None:
+                continue
+            after = _id_key(offset)
+            rooms = set(session["rooms"])
+            missed = session["missed_packets"]
+            nsp = adapter.nsp.name
+            for key, entry_id, fields in entries:
+                if key <= after:
+                    continue
+                if key > live:
+                    break
+                packet = decoded.get(entry_id)
+                if packet is None:
+                    packet = decoded[entry_id] = _replayable(fields)
+                if packet is False or packet[0] != nsp:
+                    continue
+                _, data, opts = packet
+                if (not opts.rooms or not rooms.isdisjoint(opts.rooms)) and rooms.isdisjoint(opts.except_):
+                    missed.append([*data, entry_id])
+            logger.debug("restored session %s from %s: %d missed, live at %s", pid, offset, len(missed),
+                         self.last_id)
+        return sessions
 
     # -- holding the reader while a restore joins the live stream ---------------
 
@@ -568,7 +693,11 @@ class RedisStreamsAdapter(ClusterAdapter):
 
     async def server_count(self) -> int:
         """``PUBSUB NUMSUB`` of the public channel: the servers of this namespace, as Node counts them."""
-        res = await asyncio.wait_for(self.bus.client.pubsub_numsub(self.public_channel), _COMMAND_DEADLINE)
+        try:
+            res = await asyncio.wait_for(self.bus.client.pubsub_numsub(self.public_channel), _COMMAND_DEADLINE)
+        except (ConnectionError, OSError, RedisConnectionError):
+            # A pooled connection that died with a Redis restart: once more on a new one.
+            res = await asyncio.wait_for(self.bus.client.pubsub_numsub(self.public_channel), _COMMAND_DEADLINE)
         return int(res[0][1]) if res else 0
 
     # -- the transport ----------------------------------------------------------
@@ -641,95 +770,34 @@ class RedisStreamsAdapter(ClusterAdapter):
             return
         self.bus.set_session(self.bus.options["session_key_prefix"] + session["pid"], encoded, max(1, ttl_ms))
 
-    async def restore_session(self, pid: str, offset: str) -> Optional[dict[str, Any]]:
-        if not _valid_offset(offset) or not isinstance(pid, str) or not pid:
+    def restore_session(self, pid: str, offset: str) -> Any:
+        """The stored session of ``pid`` plus what it missed after ``offset``, or None (a future of it).
+
+        Concurrent restores (a mass reconnect) share one round trip for their
+        session keys and one read of the stream.
+        """
+        if not isinstance(pid, str) or not pid or not isinstance(offset, str) or not _valid_offset(offset):
             return None
-        bus = self.bus
-        key = bus.options["session_key_prefix"] + pid
-        try:
-            pipe = bus.client.pipeline(transaction=True)
-            pipe.get(key)
-            pipe.pttl(key)
-            pipe.delete(key)
-            raw, pttl, _ = await asyncio.wait_for(pipe.execute(), _COMMAND_DEADLINE)
-            if raw is None:
-                return None
-            started = time.monotonic()
-            exists = await asyncio.wait_for(bus.client.xrange(bus.stream, offset, offset, count=1), _COMMAND_DEADLINE)
-        except Exception as err:
-            logger.warning("redis streams adapter: could not restore session %s: %s", pid, err)
-            return None
+        return self.bus.restore(self, pid, offset)
+
+    def _decode_session(self, pid: str, raw: bytes, pttl: Any, now: float) -> Optional[dict[str, Any]]:
         try:
             session = _unpack(base64.b64decode(raw))
             if not isinstance(session, dict) or not isinstance(session.get("sid"), str):
                 raise ProtocolError("a session must be a map with a sid")
-            rooms = session.get("rooms")
-            if not isinstance(rooms, list):
-                raise ProtocolError("a session's rooms must be a list")
-            rooms_set = set(_rooms(rooms))
+            rooms = _rooms(session.get("rooms"))
         except (ProtocolError, ValueError) as err:
             logger.warning("redis streams adapter: ignoring session %s: %s", pid, err)
             return None
-        result: dict[str, Any] = {
+        data = session.get("data")
+        return {
             "sid": session["sid"],
             "pid": pid,
-            "rooms": list(rooms_set),
-            "data": session.get("data") if isinstance(session.get("data"), dict) else {},
+            "rooms": rooms,
+            "data": data if isinstance(data, dict) else {},
             "missed_packets": [],
-            "_expires_at": started + (pttl / 1000 if isinstance(pttl, int) and pttl > 0 else 0),
+            "_expires_at": now + (pttl / 1000 if isinstance(pttl, int) and pttl > 0 else 0),
         }
-        if not exists:
-            # The offset is unknown or was trimmed away: a partial replay would lie.
-            self._restore_refused(result)
-            return None
-        missed: list[Any] = []
-        start = offset
-        try:
-            for _ in range(_RESTORE_MAX_PAGES):
-                entries = await asyncio.wait_for(
-                    bus.client.xrange(bus.stream, "(" + start, "+", count=_RESTORE_PAGE), _COMMAND_DEADLINE)
-                for raw_id, fields in entries:
-                    start = raw_id.decode()
-                    self._collect(missed, start, fields, rooms_set)
-                # Stitched to the live stream: done once the replay reaches what
-                # the reader dispatched (the reader delivers the rest live). The
-                # reader may have gone on while XRANGE ran: then read again.
-                if not entries or _id_key(start) >= _id_key(bus.last_id or "0-0"):
-                    break
-            else:
-                logger.warning("redis streams adapter: session %s has too much to replay", pid)
-                self._restore_refused(result)
-                return None
-        except Exception as err:
-            logger.warning("redis streams adapter: could not read the stream for session %s: %s", pid, err)
-            self._restore_refused(result)
-            return None
-        live_key = _id_key(bus.last_id or "0-0")
-        result["missed_packets"] = [data for key, data in missed if key <= live_key]
-        logger.debug("restored session %s from %s: %d missed, live at %s", pid, offset,
-                     len(result["missed_packets"]), bus.last_id)
-        bus.hold()
-        return result
-
-    def _collect(self, missed: list[Any], entry_id: str, fields: dict[bytes, bytes], rooms: set[str]) -> None:
-        if fields.get(b"type") != b"3" or fields.get(b"nsp", b"").decode("utf-8", "replace") != self.nsp.name:
-            return
-        try:
-            message = decode_entry(fields)
-            data = message.get("data")
-            if not isinstance(data, dict):
-                return
-            packet = data.get("packet")
-            if not isinstance(packet, dict) or not isinstance(packet.get("data"), list) or "id" in packet:
-                return
-            opts = _opts_from_wire(data.get("opts"))
-        except ProtocolError:
-            return
-        if opts.flags.get("volatile"):
-            return
-        included = not opts.rooms or not rooms.isdisjoint(opts.rooms)
-        if included and rooms.isdisjoint(opts.except_):
-            missed.append((_id_key(entry_id), [*packet["data"], entry_id]))
 
     def _restore_refused(self, session: dict[str, Any]) -> None:
         expires_at = session.get("_expires_at")

@@ -35,11 +35,11 @@ class Cluster:
         self.fastsio: list[fastsio.Server] = []
         self.nodes: list[NodeProc] = []
 
-    async def py_server(self, recovery: Any = RECOVERY, **adapter_opts: Any) -> tuple[fastsio.Server, int]:
+    async def py_server(self, recovery: Any = RECOVERY, ping: float = 5, **adapter_opts: Any) -> tuple[fastsio.Server, int]:
         io = fastsio.Server(
             adapter=RedisStreamsAdapter.from_url(self.redis_url, **adapter_opts),
             connection_state_recovery=recovery,
-            ping_interval=2, ping_timeout=2,
+            ping_interval=ping, ping_timeout=ping,
         )
 
         @io.on("connection")
@@ -121,7 +121,10 @@ async def until(pred: Callable[[], Any], timeout: float = 10, what: str = "condi
 
 
 async def count_is(io: fastsio.Server, n: int) -> bool:
-    return bool(await io.of("/").adapter.server_count() == n)
+    try:
+        return bool(await io.of("/").adapter.server_count() == n)
+    except (ConnectionError, OSError, redis_asyncio.ConnectionError):
+        return False  # Redis is restarting
 
 
 # -- recovery across servers ------------------------------------------------------
@@ -288,3 +291,140 @@ async def _got_everywhere(procs: list[NodeProc], values: list[int]) -> bool:
             if sorted(c["got"][-len(values):]) != values:
                 return False
     return True
+
+
+# -- fresh sessions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("b_kind", ["py", "node"])
+async def test_expired_session_gives_a_fresh_one(cluster: Cluster, b_kind: str) -> None:
+    """A stored the session for 1 s; the client comes back to B after 2 s."""
+    _, port_a = await cluster.py_server(recovery={"max_disconnection_duration": 1})
+    _, port_b = await (cluster.py_server() if b_kind == "py" else cluster.node_server())
+    clients = await cluster.clients(port_a, n=2, rooms="r1")
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+    emitter.to("r1").emit("m", 0)
+    await until(clients_got(clients, 1), what="first message")
+    await clients.cmd("cut", port=port_b, dead_port=_port(), dead_ms=2000)
+    emitter.to("r1").emit("m", 1)  # missed, and not replayed: the session is gone
+    assert (await clients.cmd("wait", connects=2, ms=15000))["ok"]
+    rep = await clients.cmd("report", full=True)
+    for c in rep["clients"]:
+        assert c["recovered"] == [False, False], c
+        assert c["ids"][0] != c["ids"][1]
+        assert c["got"] == [0]
+
+
+async def test_offset_trimmed_from_the_stream_gives_a_fresh_session(cluster: Cluster, redis_server: Any) -> None:
+    _, port_a = await cluster.py_server()
+    _, port_b = await cluster.py_server()
+    clients = await cluster.clients(port_a, n=1, rooms="r1")
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+    emitter.to("r1").emit("m", 0)
+    await until(clients_got(clients, 1), what="first message")
+    r = redis_asyncio.from_url(redis_server.url)
+    await clients.cmd("cut", port=port_b, dead_port=_port(), dead_ms=500)
+    emitter.to("r1").emit("m", 1)
+    await asyncio.sleep(0.2)
+    await r.xtrim("socket.io", maxlen=0)  # the client's offset is gone
+    assert (await clients.cmd("wait", connects=2, ms=15000))["ok"]
+    rep = await clients.cmd("report", full=True)
+    (c,) = rep["clients"]
+    assert c["recovered"] == [False, False] and c["got"] == [0], c
+    # restored once: the session key was consumed, not left behind
+    assert await r.keys("sio:session:*") == []
+    await r.aclose()
+
+
+# -- faults -----------------------------------------------------------------------------
+
+
+async def test_redis_restart_reader_resumes(cluster: Cluster, redis_server: Any,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Redis goes away and comes back (empty): the reader reconnects and goes
+    on from its last id, pub/sub and server_count come back, nothing twice."""
+    caplog.set_level(logging.WARNING, "fastsio.adapters.redis_streams")
+    a, port_a = await cluster.py_server()
+    node, _ = await cluster.node_server()
+    on_a = await cluster.clients(port_a, n=2, rooms="r1")
+    b, _ = await cluster.py_server()
+    await until(lambda: count_is(b, 3), what="three servers")
+    for i in range(5):
+        b.to("r1").emit("m", i)
+    await until(clients_got(on_a, 5), what="before the restart")
+    redis_server.stop()
+    await until(lambda: "lost the connection to Redis" in caplog.text, what="the lost log line")
+    await asyncio.sleep(0.5)
+    redis_server.start()
+    await until(lambda: "connection to Redis is back" in caplog.text, timeout=15, what="the back log line")
+    await until(lambda: count_is(b, 3), timeout=15, what="the subscriptions back")
+    sent = 5
+    for _ in range(3):
+        await asyncio.sleep(0.2)
+        b.to("r1").emit("m", sent)
+        await node.cmd("emit", rooms=["r1"], ev="m", args=[sent + 1])
+        sent += 2
+    await until(clients_got(on_a, sent), timeout=15, what="after the restart")
+    await asyncio.sleep(0.3)
+    rep = await on_a.cmd("report", full=True)
+    for c in rep["clients"]:
+        assert sorted(c["got"]) == list(range(sent)), c["got"]  # none lost, none twice
+    answers = await a.of("/").server_side_emit_with_ack("q", 1)
+    assert len(answers) == 2
+
+
+async def test_a_dead_server_stops_counting(cluster: Cluster) -> None:
+    io, _ = await cluster.py_server(heartbeat_timeout=2)
+    node, _ = await cluster.node_server()
+    other, _ = await cluster.py_server()
+    await until(lambda: count_is(io, 3), what="three servers")
+    node.kill()
+    await until(lambda: count_is(io, 2), timeout=2, what="the killed Node server leaves the count")
+    await asyncio.wait_for(other.close(), 10)
+    cluster.fastsio.remove(other)
+    await until(lambda: count_is(io, 1), timeout=2, what="the closed fastsio server leaves the count")
+    assert (await io.fetch_sockets()) == []
+
+
+# -- a thousand at once -----------------------------------------------------------
+
+
+async def test_a_thousand_clients_cut_at_once_all_recover(cluster: Cluster) -> None:
+    n = 1000
+    _, port_a = await cluster.py_server(ping=25)
+    _, port_b = await cluster.py_server(ping=25)
+    clients = await cluster.clients(port_a, n=n, rooms="r1")
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+    sent = 0
+    stop = asyncio.Event()
+
+    async def steady() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            emitter.to("r1").emit("m", sent)
+            sent += 1
+            await asyncio.sleep(0.02)
+
+    task = asyncio.ensure_future(steady())
+    await asyncio.sleep(0.3)
+    await clients.cmd("cut", port=port_b)
+    back = await clients.cmd("wait", connects=2, ms=60000, timeout=70)
+    await asyncio.sleep(0.3)
+    stop.set()
+    await task
+    try:
+        await until(clients_got(clients, sent), timeout=20, what="every message at every client")
+    finally:
+        rep = await clients.cmd("report")
+        print("REPORT", {k: v for k, v in rep.items() if k != "first"}, sent, rep["first"]["got"][-5:])
+        full = await clients.cmd("report", full=True)
+        bad = [c for c in full["clients"] if c["got"] != list(range(sent))]
+        for c in bad[:3]:
+            missing = sorted(set(range(sent)) - set(c["got"]))
+            print("BAD", c["recovered"], len(c["got"]), missing[:10], c["offsets"][-2:])
+    assert back["ok"]
+    assert rep["recovered"] == n and rep["in_order"] == n
+    assert rep["same_as_first"] == n and rep["first"]["got"] == list(range(sent))

@@ -9,6 +9,7 @@
 // are connected. Commands (one JSON line each, answered by a "result" line):
 //   {"id": 1, "cmd": "cut", "port": PORT_B}   cut every client's TCP connection;
 //                                             each reconnects (with pid/offset) to PORT_B
+//        (+ "dead_port": P, "dead_ms": T: the reconnects go to P, where nobody listens, for T ms)
 //   {"id": 2, "cmd": "wait", "connects": 2, "ms": 10000}  until every client connected that often
 //   {"id": 3, "cmd": "report", "full": true}  what they got ("full": per client)
 //   {"id": 4, "cmd": "quit"}
@@ -90,9 +91,14 @@ async function run(c) {
   switch (c.cmd) {
     case "cut": {
       const now = Date.now();
+      const target = `http://127.0.0.1:${c.port}`;
+      if (c.dead_port && c.dead_ms) {
+        // first to a port nobody listens on, so the reconnect comes late
+        setTimeout(() => { for (const cl of clients) cl.socket.io.uri = target; }, c.dead_ms);
+      }
       for (const cl of clients) {
         cl.cutAt = now;
-        cl.socket.io.uri = `http://127.0.0.1:${c.port}`;
+        cl.socket.io.uri = c.dead_port && c.dead_ms ? `http://127.0.0.1:${c.dead_port}` : target;
         const ws = cl.socket.io.engine?.transport?.ws;
         // the TCP connection goes away under the client: "transport close" on both sides
         ws?._socket?.destroy();

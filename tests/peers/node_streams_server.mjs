@@ -41,8 +41,8 @@ const io = new Server(httpServer, {
     maxLen: Number(args.max_len ?? 10000),
   }),
   connectionStateRecovery: recoveryMs > 0 ? { maxDisconnectionDuration: recoveryMs, skipMiddlewares: true } : undefined,
-  pingInterval: 2000,
-  pingTimeout: 2000,
+  pingInterval: 5000,
+  pingTimeout: 5000,
 });
 
 io.on("connection", (socket) => {
