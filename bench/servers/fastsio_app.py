@@ -4,6 +4,10 @@
 
 On connection: join room "all". Event bcast(n, payload): emit "msg" with
 payload to room "all" n times, then ack. Event echo(x): ack x.
+
+Environment (bench/streams_recovery.py): FASTSIO_BENCH_RECOVERY=1 turns
+connection state recovery on; FASTSIO_BENCH_STREAMS=redis://... uses the
+Redis Streams adapter.
 """
 from __future__ import annotations
 
@@ -18,7 +22,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import fastsio  # noqa: E402
 
 # FASTSIO_BENCH_METRICS=1: the same app with Prometheus metrics on.
-io = fastsio.Server(metrics=os.environ.get("FASTSIO_BENCH_METRICS") == "1")
+_options: dict[str, object] = {"metrics": os.environ.get("FASTSIO_BENCH_METRICS") == "1"}
+if os.environ.get("FASTSIO_BENCH_RECOVERY") == "1":
+    _options["connection_state_recovery"] = {"max_disconnection_duration": 120}
+if os.environ.get("FASTSIO_BENCH_STREAMS"):
+    from fastsio.adapters.redis_streams import RedisStreamsAdapter  # noqa: E402
+
+    _options["adapter"] = RedisStreamsAdapter.from_url(os.environ["FASTSIO_BENCH_STREAMS"])
+io = fastsio.Server(**_options)  # type: ignore[arg-type]
 
 
 @io.on("connection")

@@ -13,7 +13,8 @@
 //   {"id": 5, "cmd": "join", "rooms": [], "join": ["r"]}   ("leave" alike)
 //   {"id": 6, "cmd": "disconnect", "rooms": [], "close": false}
 //   {"id": 7, "cmd": "sse", "ev": "x", "args": [..], "ack": true}
-//   {"id": 8, "cmd": "quit"}
+//   {"id": 8, "cmd": "tick", "rooms": ["r1"], "ms": 20}  emit "m" <counter> every ms; "untick" stops
+//   {"id": 9, "cmd": "quit"}
 // Sockets join the rooms listed in their auth ("rooms") on a fresh connection
 // and answer "ping" acks with "pong"; a server-side event "q" is answered
 // with ["answer", uid].
@@ -67,6 +68,8 @@ io.on("q", (...a) => {
 });
 io.on("noack", (...a) => out("sse", { args: toJSON(a), ack: false }));
 
+const ticks = { sent: 0, timer: null };
+
 function op(c) {
   let o = io;
   if (c.rooms?.length) o = o.to(c.rooms);
@@ -118,6 +121,16 @@ async function run(c) {
       const sockets = [...io.of("/").sockets.values()];
       return { sockets: sockets.map((s) => ({ id: s.id, rooms: [...s.rooms] })) };
     }
+    case "tick": {
+      // emit "m" with a counter to c.rooms every c.ms milliseconds (bench/streams_recovery.py)
+      ticks.sent = 0;
+      clearInterval(ticks.timer);
+      ticks.timer = setInterval(() => op(c).emit("m", ticks.sent++), c.ms ?? 20);
+      return {};
+    }
+    case "untick":
+      clearInterval(ticks.timer);
+      return { sent: ticks.sent };
     case "quit":
       setTimeout(() => exit(0), 10);
       return {};
