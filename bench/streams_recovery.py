@@ -186,7 +186,7 @@ async def server(kind: str, redis: Redis, port: int) -> Proc:
         await p.start("READY")
     else:
         p = Proc(["node", str(PEERS / "node_streams_server.mjs"), f"port={port}", f"redis={redis.url}",
-                  "recovery_ms=120000", "timeout_ms=900000", "quiet=true"], env=node_env())
+                  "recovery_ms=120000", "timeout_ms=900000", "quiet=true", "ping_ms=20000"], env=node_env())
         await p.start('"ready"')
     return p
 

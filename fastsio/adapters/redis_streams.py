@@ -330,6 +330,9 @@ class _Bus:
                            self.stream, self.last_id)
         elif not up and self.connected:
             logger.warning("redis streams adapter: lost the connection to Redis (%s); retrying", err)
+            # The answers to requests in flight will not come: fail them now.
+            for adapter in list(self.adapters.values()):
+                adapter._fail_requests(ConnectionError(f"lost the connection to Redis: {err}"))
         self.connected = up
 
     # -- reading the stream -------------------------------------------------
@@ -722,9 +725,11 @@ class RedisStreamsAdapter(ClusterAdapter):
 
     # -- broadcast ----------------------------------------------------------
 
-    def _with_offset(self, packet: Any, opts: BroadcastOptions) -> bool:
-        return (self._recovery_ms is not None and packet.type == sio_codec.EVENT and packet.id is None
-                and "volatile" not in opts.flags)
+    def _in_stream_order(self, packet: Any, opts: BroadcastOptions) -> bool:
+        # With recovery on, every event that is not volatile goes out in stream
+        # order (an emit with an ack too, so it cannot overtake the ones before).
+        return (self._recovery_ms is not None and packet.type == sio_codec.EVENT and "volatile" not in opts.flags
+                and not opts.flags.get("local"))
 
     def broadcast(self, packet: Any, opts: BroadcastOptions) -> None:
         """Publish once (one XADD); with recovery on, deliver when the reader meets the entry.
@@ -733,10 +738,13 @@ class RedisStreamsAdapter(ClusterAdapter):
         XADD answers) gives every client the stream's order, so the offset a
         client holds always means "everything up to here".
         """
-        if opts.flags.get("local") or not self._with_offset(packet, opts):
+        if not self._in_stream_order(packet, opts):
             ClusterAdapter.broadcast(self, packet, opts)
             return
-        data = {"packet": {"type": sio_codec.EVENT, "data": packet.data}, "opts": _opts_to_wire(opts)}
+        wire: dict[str, Any] = {"type": sio_codec.EVENT, "data": packet.data}
+        if packet.id is not None:
+            wire["id"] = packet.id  # as Node publishes it; never replayed
+        data = {"packet": wire, "opts": _opts_to_wire(opts)}
         fields = encode_entry(self.uid, self.nsp.name, BROADCAST, data, self.bus.options["only_plaintext"])
         packet.data = list(packet.data)
 
@@ -750,7 +758,8 @@ class RedisStreamsAdapter(ClusterAdapter):
         self.bus.xadd(fields, done)
 
     def _deliver_own(self, packet: Any, opts: BroadcastOptions, entry_id: str) -> None:
-        packet.data.append(entry_id)
+        if packet.id is None:
+            packet.data.append(entry_id)
         InMemoryAdapter.broadcast(self, packet, opts)
 
     # -- connection state recovery ----------------------------------------------

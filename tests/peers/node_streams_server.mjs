@@ -2,7 +2,7 @@
 // @socket.io/redis-streams-adapter, driven by JSON commands on stdin.
 //
 //   node node_streams_server.mjs port=PORT redis=URL [recovery_ms=60000]
-//        [stream=socket.io] [prefix=sio:session:] [max_len=10000] [timeout_ms=60000]
+//        [stream=socket.io] [prefix=sio:session:] [max_len=10000] [timeout_ms=60000] [ping_ms=5000] [quiet=true]
 //
 // Prints {"event":"ready", port, uid} once it listens, then one line per
 // happening ("connection", "disconnect", "sse" for a server-side event) and
@@ -42,8 +42,8 @@ const io = new Server(httpServer, {
     maxLen: Number(args.max_len ?? 10000),
   }),
   connectionStateRecovery: recoveryMs > 0 ? { maxDisconnectionDuration: recoveryMs, skipMiddlewares: true } : undefined,
-  pingInterval: 5000,
-  pingTimeout: 5000,
+  pingInterval: Number(args.ping_ms ?? 5000),
+  pingTimeout: Number(args.ping_ms ?? 5000),
 });
 
 io.on("connection", (socket) => {
