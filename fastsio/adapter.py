@@ -226,18 +226,21 @@ class InMemoryAdapter(EventEmitter):
         parts = self.nsp._encode(packet.type, packet.nsp, packet.data, packet.id)
         ids = self._target_ids(opts)
         sockets = self.nsp.sockets
+        volatile = bool(opts.flags.get("volatile"))
+        directs = self.nsp._directs
         targets = []
         for sid in ids:
             sock = sockets.get(sid)
-            if sock is not None:
+            # an ack is entered only for a socket the packet is handed to: a volatile
+            # packet skips the connections that cannot write now (fanout.deliver's rule)
+            if sock is not None and (not volatile or sock._conn.writable):
                 sock._add_ack(packet.id, ack)
                 targets.append(sid)
         count = 0
         if targets:
             if self.nsp._outgoing_sids:
                 self._notify_outgoing(targets, packet.data)
-            count = fanout.deliver(sockets, targets, _prepared(parts, opts.flags), bool(opts.flags.get("volatile")),
-                                   self.nsp._directs)
+            count = fanout.deliver(sockets, targets, _prepared(parts, opts.flags), False, directs)
         probes = self.nsp.server._probes
         if probes:
             for probe in probes:

@@ -14,6 +14,7 @@ from ._impl import sio_codec
 from .adapter import BroadcastOptions
 from .exceptions import AckTimeout
 from .socket import RESERVED_EVENTS as _RESERVED
+from .socket import _log_task_error, _spawn
 
 if TYPE_CHECKING:
     from .adapter import InMemoryAdapter
@@ -132,6 +133,7 @@ class BroadcastOperator:
         state = {"expected_servers": -1, "servers": 0, "clients": 0, "finished": False}
         loop = asyncio.get_running_loop()
         adapter = self.adapter
+        owner = _server_tasks(adapter)
 
         def finish(err: Optional[BaseException]) -> None:
             state["finished"] = True
@@ -142,7 +144,7 @@ class BroadcastOperator:
             try:
                 ret = ack(err, result)
                 if inspect.isawaitable(ret):
-                    asyncio.ensure_future(ret)
+                    _spawn(ret, _log_task_error, owner)
             except Exception:
                 logger.exception("broadcast ack callback failed")
 
@@ -186,8 +188,12 @@ class BroadcastOperator:
 
         count = adapter.server_count()
         if inspect.isawaitable(count):
-            fut = asyncio.ensure_future(count)
-            fut.add_done_callback(lambda f: set_servers(f.result()) if not f.cancelled() and f.exception() is None else None)
+            def counted(f: "asyncio.Future[Any]") -> None:
+                if not f.cancelled() and f.exception() is None:
+                    set_servers(f.result())
+                else:
+                    _log_task_error(f)
+            _spawn(count, counted, owner)
         else:
             set_servers(count)
 
@@ -310,3 +316,10 @@ class RemoteSocket:
         """Disconnect this socket."""
         self._operator.disconnect_sockets(close)
         return self
+
+
+def _server_tasks(adapter: Any) -> Optional[set["asyncio.Future[Any]"]]:
+    """The task set of the server behind ``adapter`` (None for an adapter without one)."""
+    nsp = getattr(adapter, "nsp", None)
+    server = getattr(nsp, "server", None)
+    return getattr(server, "_tasks", None)

@@ -192,6 +192,13 @@ class Client:
             socket._onclose(reason, description)
         self._sockets.clear()
         self._nsps.clear()
+        # sockets still in their namespace middlewares (one that never calls next()) go too
+        for nsp in list(self.server._nsps.values()):
+            if nsp._pre_connect:
+                for socket in [s for s in nsp._pre_connect.values() if s.client is self]:
+                    socket._cleanup()
+                    for task in list(socket._pending or ()):
+                        task.cancel()
         reset = getattr(self._decoder, "reset", None)
         if reset is not None:
             reset()

@@ -11,6 +11,8 @@ import inspect
 import logging
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
+from . import _tasks
+
 __all__ = ["EventEmitter"]
 
 logger = logging.getLogger(__name__)
@@ -18,7 +20,7 @@ logger = logging.getLogger(__name__)
 Listener = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
-_background_tasks: set["asyncio.Task[Any]"] = set()
+_background_tasks = _tasks.ALL
 
 
 def run_listener(fn: Listener, *args: Any) -> Any:
@@ -29,15 +31,11 @@ def run_listener(fn: Listener, *args: Any) -> Any:
     """
     result = fn(*args)
     if inspect.isawaitable(result):
-        task = asyncio.ensure_future(result)
-        _background_tasks.add(task)
-        task.add_done_callback(_task_done)
-        return task
+        return _tasks.spawn(result, _task_done)
     return result
 
 
-def _task_done(task: "asyncio.Task[Any]") -> None:
-    _background_tasks.discard(task)
+def _task_done(task: "asyncio.Future[Any]") -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("listener failed", exc_info=task.exception())
 

@@ -196,6 +196,7 @@ class Namespace(EventEmitter):
             return
 
         def done(err: Optional[BaseException]) -> None:
+            socket._pending = None
             if client.conn.ready_state != "open" or client._closed:
                 socket._cleanup()
                 self._restore_refused(session)
@@ -207,7 +208,8 @@ class Namespace(EventEmitter):
                 return
             self._do_connect(socket, on_connected)
 
-        run_middlewares(self._fns, socket, done)
+        socket._pending = set()
+        run_middlewares(self._fns, socket, done, socket._pending)
 
     def _restore_refused(self, session: Optional[dict[str, Any]]) -> None:
         # A restored session whose socket never connected stays restorable.

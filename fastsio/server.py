@@ -21,6 +21,7 @@ from .client import Client
 from .namespace import Namespace
 from .options import ServerOptions, engine_option_names, resolve
 from .parent_namespace import ParentNamespace
+from . import _tasks
 from .socket import Socket, _log_task_error, _spawn
 
 if TYPE_CHECKING:
@@ -113,6 +114,9 @@ class Server:
         self._parent_nsps: list[tuple[Callable[..., Any], ParentNamespace]] = []
         self._parent_from_regex: list[tuple["re.Pattern[str]", ParentNamespace]] = []
         self._engine: Any = None
+        # tasks this server started (coroutine handlers, async broadcast-ack callbacks...):
+        # close() cancels what is still running
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._pending_port: Optional[int] = None
         self._asgi_host: Any = None
         self.sockets: Namespace = self.of("/")
@@ -329,6 +333,7 @@ class Server:
         hosted, self._asgi_host = self._asgi_host, None
         if hosted is not None:
             await hosted.shutdown()
+        await _tasks.cancel(self._tasks)
 
     def bind(self, engine: Any) -> "Server":
         """Use ``engine`` (an Engine.IO server) for the connections."""

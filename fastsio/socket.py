@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
 
+from . import _tasks
 from ._arity import required_positional
 from ._impl import sio_codec
 from .adapter import BroadcastOptions
@@ -67,25 +68,25 @@ def _takes_next(fn: Callable[..., Any]) -> bool:
     return count >= 2
 
 
-_background: set["asyncio.Future[Any]"] = set()
+_background = _tasks.ALL
 
 
-def _spawn(aw: Awaitable[Any], done: Callable[["asyncio.Future[Any]"], None]) -> None:
-    fut = asyncio.ensure_future(aw)
-    _background.add(fut)
-    fut.add_done_callback(_background.discard)
-    fut.add_done_callback(done)
+def _spawn(aw: Awaitable[Any], done: Callable[["asyncio.Future[Any]"], None],
+           owner: Optional[set["asyncio.Future[Any]"]] = None) -> "asyncio.Future[Any]":
+    return _tasks.spawn(aw, done, owner)
 
 
 Middleware = tuple[Callable[..., Any], bool]
 
 
-def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[BaseException]], None]) -> None:
+def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[BaseException]], None],
+                    owner: Optional[set["asyncio.Future[Any]"]] = None) -> None:
     """Run ``fns`` on ``arg`` in order, then call ``done(err)`` once.
 
     Each entry is ``(fn, takes_next)``. Node-style ``fn(arg, next)`` goes on
     with ``next()`` and stops with ``next(err)``; ``fn(arg)`` goes on when it
-    returns and stops when it raises. Either may be a coroutine function.
+    returns and stops when it raises. Either may be a coroutine function;
+    its task is also held in ``owner`` when given (so it can be cancelled).
     """
     fns = list(fns)
 
@@ -116,7 +117,7 @@ def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[Ba
                 def on_done(fut: "asyncio.Future[Any]") -> None:
                     if not fut.cancelled() and fut.exception() is not None:
                         next_(fut.exception())
-                _spawn(result, on_done)
+                _spawn(result, on_done, owner)
         else:
             try:
                 result = fn(arg)
@@ -131,7 +132,7 @@ def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[Ba
                         done(fut.exception())
                     else:
                         step(i + 1)
-                _spawn(result, on_done2)
+                _spawn(result, on_done2, owner)
             else:
                 step(i + 1)
 
@@ -250,6 +251,7 @@ class Socket(EventEmitter):
         "_any_out",
         "_recovery",
         "_missed",
+        "_pending",
     )
 
     def __init__(
@@ -271,6 +273,8 @@ class Socket(EventEmitter):
         self._any: Optional[list[Listener]] = None
         self._any_out: Optional[list[Listener]] = None
         self._missed: Optional[list[list[Any]]] = None
+        # the tasks of its namespace middlewares while it waits to connect (cancelled if the client leaves)
+        self._pending: Optional[set["asyncio.Future[Any]"]] = None
         self.connected = False
         self.data: dict[str, Any] = {}
         self._pid: Optional[str] = None
@@ -356,8 +360,14 @@ class Socket(EventEmitter):
         ack_id: Optional[int] = None
         if args and callable(args[-1]):
             ack_id = self.nsp._next_ack_id()
-            self._register_ack(ack_id, args[-1], flags, None)
+            callback = args[-1]
             args = args[:-1]
+            if not self._register_ack(ack_id, callback, flags, None):
+                # nothing leaves a disconnected socket: a callback that takes an error hears it now
+                if flags and flags.get("timeout") is not None:
+                    asyncio.get_running_loop().call_soon(
+                        self._call_ack, callback, AckTimeout("socket has been disconnected"))
+                return True
         data = [event, *args]
         if self._recovery:
             # Through the adapter so the packet gets an offset and is kept.
@@ -383,7 +393,10 @@ class Socket(EventEmitter):
 
         Raises:
             AckTimeout: after ``timeout(seconds)``, when no answer came in time
-                (also a ``TimeoutError``), or when the socket disconnected first.
+                (also a ``TimeoutError``), when the socket disconnected first,
+                or at once when it is already disconnected. A caller's own
+                ``asyncio.wait_for`` may cancel it: the entry leaves the
+                socket's ack table then too.
         """
         loop = asyncio.get_running_loop()
         fut: "asyncio.Future[Any]" = loop.create_future()
@@ -405,7 +418,9 @@ class Socket(EventEmitter):
         # Registered by hand (not via emit) so a disconnect can fail the future.
         self._flags = None
         ack_id = self.nsp._next_ack_id()
-        self._register_ack(ack_id, callback, flags, fut)
+        if not self._register_ack(ack_id, callback, flags, fut):
+            fut.set_exception(AckTimeout("socket has been disconnected"))
+            return fut
         data = [event, *args]
         if self._recovery:
             self.adapter.broadcast(
@@ -509,15 +524,37 @@ class Socket(EventEmitter):
         callback: Callable[..., Any],
         flags: Optional[dict[str, Any]],
         fut: Optional["asyncio.Future[Any]"],
-    ) -> None:
+    ) -> bool:
+        """Enter an ack in this socket's registry; False (nothing entered) once it is disconnected.
+
+        The entry leaves when the answer comes, when its timeout fires, when
+        the socket disconnects, or when ``fut`` is done or cancelled first
+        (``asyncio.wait_for(socket.emit_with_ack(...), 5)`` timing out).
+        """
+        if not self._can_send():
+            return False
         if self._acks is None:
             self._acks = {}
         timeout = flags.get("timeout") if flags else None
         if timeout is None:
             self._acks[ack_id] = (callback, None, False, fut)
-            return
-        timer = asyncio.get_running_loop().call_later(timeout, self._ack_timed_out, ack_id)
-        self._acks[ack_id] = (callback, timer, True, fut)
+        else:
+            timer = asyncio.get_running_loop().call_later(timeout, self._ack_timed_out, ack_id)
+            self._acks[ack_id] = (callback, timer, True, fut)
+        if fut is not None:
+            fut.add_done_callback(lambda _f, i=ack_id: self._drop_ack(i))  # type: ignore[misc]
+        return True
+
+    def _can_send(self) -> bool:
+        # connected, or still in its namespace middlewares, on an open connection
+        return ((self.connected or self.id in self.nsp._pre_connect)
+                and self._conn.ready_state == "open")
+
+    def _drop_ack(self, ack_id: int) -> None:
+        acks = self._acks
+        entry = acks.pop(ack_id, None) if acks else None
+        if entry is not None and entry[1] is not None:
+            entry[1].cancel()
 
     def _ack_timed_out(self, ack_id: int) -> None:
         entry = self._acks.pop(ack_id, None) if self._acks else None
@@ -608,7 +645,7 @@ class Socket(EventEmitter):
                     self._emit_local("error", err)
                 else:
                     self._dispatch(data, ack_id)
-            run_middlewares(self._fns, data, done)
+            run_middlewares(self._fns, data, done, self.nsp.server._tasks)
         else:
             self._dispatch(data, ack_id)
 
@@ -637,14 +674,12 @@ class Socket(EventEmitter):
                 logger.exception("handler for %r failed", data[0])
                 continue
             if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                _background.add(task)
-                task.add_done_callback(_background.discard)
                 if not answered:
                     answered = True
-                    task.add_done_callback(lambda t, i=ack_id: self._task_answer(t, i))  # type: ignore[misc]
+                    _spawn(result, lambda t, i=ack_id: self._task_answer(t, i),  # type: ignore[misc]
+                           self.nsp.server._tasks)
                 else:
-                    task.add_done_callback(_log_task_error)
+                    _spawn(result, _log_task_error, self.nsp.server._tasks)
             elif not answered:
                 answered = True
                 self._send_ack(ack_id, result)  # type: ignore[arg-type]

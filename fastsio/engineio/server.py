@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, 
 
 import orjson
 
+from .. import _tasks
 from ..emitter import EventEmitter
 from ..http import HttpServer, Request
 from ..options import EngineOptions, resolve
@@ -147,7 +148,7 @@ class Engine(EventEmitter):
         self._middlewares: list[Callable[..., Any]] = []
         self._http: Optional[HttpServer] = None
         self.path = path
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
         self._wheel: Optional[DeadlineWheel] = None
         # set by close(): new sessions are refused from then on
         self._closing = False
@@ -270,6 +271,8 @@ class Engine(EventEmitter):
             for conn in list(http.connections):
                 conn.abort()
             await http.close()
+        # requests still in an async allow_request / middleware / generate_id
+        await _tasks.cancel(self._pending)
 
     def _remove(self, sock: EngineSocket) -> None:
         if self.clients.get(sock.id) is sock:
@@ -290,9 +293,7 @@ class Engine(EventEmitter):
     handle_upgrade = handle_request
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        _tasks.spawn(coro, None, self._pending)
 
     async def _run_middlewares(self, req: Request) -> None:
         try:

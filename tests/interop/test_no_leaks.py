@@ -6,6 +6,7 @@ import gc
 from typing import Any
 
 import aiohttp
+import pytest
 import socketio
 
 import fastsio
@@ -65,5 +66,89 @@ async def test_server_tables_empty_after_clients_leave(free_port: int) -> None:
         assert engine._deadlines().buckets == {}
         assert not [c for c in engine.http_server().connections if c.state == 4]  # no WebSocket left open
         gc.collect()
+    finally:
+        await io.close()
+
+
+async def test_acks_tasks_pre_connect_and_sessions_do_not_stay(free_port: int) -> None:
+    """Ack tables, sockets waiting in a middleware, background tasks and stored recovery sessions
+    are all gone once the clients have left (and the recovery window has passed)."""
+    from fastsio import _tasks
+
+    io = fastsio.Server(connection_state_recovery={"max_disconnection_duration": 0.5})
+    slow = io.of("/slow")
+    gate = asyncio.Event()   # never set: the middleware would wait forever
+
+    async def stuck_middleware(socket: Any) -> None:
+        await gate.wait()
+
+    slow.use(stuck_middleware)
+    sockets: list[Any] = []
+
+    @io.on("connection")
+    def on_connection(socket: Any) -> None:
+        sockets.append(socket)
+
+        @socket.on("work")
+        async def work(n: int) -> int:
+            await asyncio.sleep(0.01)
+            return n
+
+    await io.listen(free_port, host="127.0.0.1")
+    baseline = len(_tasks.ALL)
+    try:
+        clients = [socketio.AsyncClient(reconnection=False) for _ in range(4)]
+        async def slow_answer() -> str:
+            await asyncio.sleep(0.3)
+            return "late"
+
+        for i, c in enumerate(clients):
+            c.on("q", lambda: "a")
+            c.on("slow", slow_answer)
+            await c.connect(f"http://127.0.0.1:{free_port}", transports=["websocket"] if i % 2 else ["polling"],
+                            namespaces=["/"], wait_timeout=10)
+            assert await c.call("work", i, timeout=10) == i
+        # acks: answered, timed out by wait_for, broadcast with and without volatile
+        for s in sockets:
+            assert await asyncio.wait_for(s.emit_with_ack("q"), 5) == "a"
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(s.emit_with_ack("slow"), 0.01)
+        assert await asyncio.wait_for(io.timeout(5).emit_with_ack("q"), 5) == ["a"] * 4
+        assert await asyncio.wait_for(io.timeout(5).volatile.emit_with_ack("q"), 5) == ["a"] * 4
+        await asyncio.sleep(0.4)   # the late answers arrive and find no entry
+        assert all(not s._acks for s in sockets)
+        # a client that leaves while its socket waits in a namespace middleware
+        stuck = socketio.AsyncClient(reconnection=False)
+        connect_task = asyncio.ensure_future(
+            stuck.connect(f"http://127.0.0.1:{free_port}", transports=["websocket"], namespaces=["/slow"],
+                          wait_timeout=0.5))
+        for _ in range(200):
+            if slow._pre_connect:
+                break
+            await asyncio.sleep(0.01)
+        assert slow._pre_connect
+        try:
+            await connect_task
+        except socketio.exceptions.ConnectionError:
+            pass
+        await stuck.disconnect()
+        for c in clients:
+            await c.disconnect()
+        engine = io.engine
+        adapter = io.sockets.adapter
+        for _ in range(300):
+            if not engine.clients and not slow._pre_connect and len(_tasks.ALL) <= baseline and not io._tasks:
+                break
+            await asyncio.sleep(0.02)
+        assert engine.clients == {}
+        assert slow._pre_connect == {} and io.sockets._pre_connect == {}
+        assert len(_tasks.ALL) <= baseline, [t for t in _tasks.ALL]
+        assert not io._tasks
+        # python-socketio's disconnect() sends DISCONNECT: no session kept; a dropped transport would keep one
+        # for max_disconnection_duration, then the next use of the adapter prunes it
+        await asyncio.sleep(0.6)
+        io.emit("tick")
+        assert adapter._sessions == {}
+        assert len(adapter._packets) <= 1
     finally:
         await io.close()
