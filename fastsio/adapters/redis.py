@@ -45,6 +45,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
+from .. import _tasks
 from .._impl import sio_codec
 from ..adapter import BroadcastOptions, InMemoryAdapter
 from ..exceptions import AckTimeout, ProtocolError
@@ -547,7 +548,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> None:
     try:
         ret = fn(*args)
         if inspect.isawaitable(ret):
-            asyncio.ensure_future(ret)
+            _tasks.spawn(ret)   # held until done, its failure logged
     except Exception:
         logger.exception("acknowledgement callback failed")
 
