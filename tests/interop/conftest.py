@@ -2,6 +2,12 @@
 
 A missing Node.js or npm peer fails the test: `bash ci/test.sh` installs them
 (ci/setup.sh), and a silent skip would hide a broken setup.
+
+The servers run on uvloop, as in production (``io.run()`` installs it); the
+modules in ``STDLIB_LOOP_TOO`` (ASGI, the core interop with the npm
+clients) and tests marked ``stdlib_loop`` run on the stdlib asyncio loop as
+well, since ``ASGIApp`` users may run either: their ids end in ``[uvloop]``
+and ``[asyncio]``.
 """
 from __future__ import annotations
 
@@ -16,6 +22,23 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 import pytest
 import socketio
+import uvloop
+
+#: interop modules that also run on the stdlib asyncio loop
+STDLIB_LOOP_TOO = frozenset((
+    "test_asgi.py", "test_js_client.py", "test_engineio_client.py",
+))
+
+_UVLOOP_ONLY = {"uvloop": uvloop.new_event_loop}
+_BOTH_LOOPS = {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> Any:
+    """uvloop for every interop test; the stdlib loop too for a smaller set (pytest-asyncio hook)."""
+    if item.path.name in STDLIB_LOOP_TOO or item.get_closest_marker("stdlib_loop") is not None:
+        return _BOTH_LOOPS
+    return _UVLOOP_ONLY
+
 
 PEERS = Path(__file__).resolve().parent.parent / "peers"
 NODE_MODULES = PEERS / "node_modules"

@@ -173,6 +173,7 @@ async def _serve_uvicorn(app: Any, port: int, lifespan: str = "on") -> tuple[uvi
 ASGI_CASES = [(p, m) for p in ("disconnect_close", "room", "middleware") for m in ("polling", "websocket", "upgrade")]
 
 
+@pytest.mark.stdlib_loop
 @pytest.mark.parametrize("path,mode", ASGI_CASES, ids=[f"{p}-{m}" for p, m in ASGI_CASES])
 async def test_emitted_before_close_reaches_the_client_asgi(free_port: int, run_node: RunNode, path: str,
                                                             mode: str) -> None:
@@ -188,6 +189,7 @@ async def test_emitted_before_close_reaches_the_client_asgi(free_port: int, run_
         await asyncio.wait_for(task, 15)
 
 
+@pytest.mark.stdlib_loop
 @pytest.mark.parametrize("mode", ["polling", "websocket"])
 async def test_asgi_lifespan_shutdown_closes_the_server(free_port: int, run_node: RunNode, mode: str) -> None:
     """The ASGI lifespan shutdown runs ``io.close()``: the events queued before it reach the
