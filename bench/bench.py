@@ -53,6 +53,12 @@ SERVERS: dict[str, dict[str, Any]] = {
         "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py")],
         "env": {"FASTSIO_NO_EXTENSIONS": "0", "FASTSIO_BENCH_METRICS": "1"},
     },
+    "fastsio-asgi": {
+        # same app with io.run(app=FastAPI): the cost of hosting an ASGI app on the port
+        "label": "fastsio (compiled) + FastAPI on the port",
+        "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py"), "--asgi"],
+        "env": {"FASTSIO_NO_EXTENSIONS": "0"},
+    },
     "node": {
         "label": "Node socket.io",
         "cmd": [NODE, str(BENCH / "servers" / "node_app.js")],
@@ -524,7 +530,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
             if not xs:
                 continue
             label = f"{SERVERS[server]['label']} ({'burst of ' + str(results['scenarios'][names[0]]['burst']) if phase == 'burst' else 'single'})"
-            color = {"fastsio": "C0", "fastsio-pure": "C1", "node": "C2", "pysio": "C3", "floor": "C7"}.get(server, "C4")
+            color = {"fastsio": "C0", "fastsio-pure": "C1", "fastsio-asgi": "C5", "node": "C2", "pysio": "C3",
+                     "floor": "C7"}.get(server, "C4")
             ax1.plot(xs, ys, style, label=label, color=color)
             ax2.plot(xs, cs, style, label=label, color=color)
     for ax, title, ylabel in (

@@ -72,6 +72,8 @@ class AsgiHost:
     Args:
         app: the ASGI 3 application.
         engine: the Engine.IO server whose path (``/socket.io/`` and below) stays native.
+        native_paths: more exact paths the built-in server keeps answering itself
+            (the server's ``/metrics``).
         root_path: the ASGI ``root_path`` of every scope.
         body_buffer: request body bytes (or WebSocket message bytes) held for an
             app that does not read yet before reading from the socket pauses.
@@ -83,7 +85,8 @@ class AsgiHost:
         ws_max_message_size: the largest WebSocket message the app is given (bytes).
     """
 
-    def __init__(self, app: ASGIApp, engine: Any, *, root_path: str = "", body_buffer: int = 256 * 1024,
+    def __init__(self, app: ASGIApp, engine: Any, *, native_paths: "tuple[str, ...] | list[str]" = (),
+                 root_path: str = "", body_buffer: int = 256 * 1024,
                  body_timeout: float = 10.0, send_timeout: float = 30.0, cancel_grace: float = 5.0,
                  startup_timeout: float = 60.0, shutdown_timeout: float = 30.0,
                  ws_max_message_size: int = 16 * 1024 * 1024) -> None:
@@ -91,6 +94,7 @@ class AsgiHost:
             raise TypeError(f"app must be an ASGI application, not {type(app).__qualname__}")
         self.app = app
         self.engine = engine
+        self.native_paths = frozenset(native_paths)
         self.root_path = root_path
         self.body_buffer = int(body_buffer)
         self.body_timeout = float(body_timeout)
@@ -137,7 +141,7 @@ class AsgiHost:
         url = raw_url.decode("latin-1")
         path = url.partition("?")[0]
         native = self.engine.path.rstrip("/")
-        if path == native or path.startswith(native + "/"):
+        if path == native or path.startswith(native + "/") or path in self.native_paths:
             return None
         parser = conn.parser
         try:

@@ -218,7 +218,7 @@ class Server:
             return self
         from .asgi_host import AsgiHost
 
-        hosted = AsgiHost(app, self.engine)
+        hosted = AsgiHost(app, self.engine, native_paths=[p for p in (self._metrics_path,) if p])
         await hosted.startup()
         try:
             hosted.install(self.engine.http_server())

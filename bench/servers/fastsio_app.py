@@ -1,9 +1,12 @@
 """fastsio running the benchmark app (compiled, or pure with FASTSIO_NO_EXTENSIONS=1).
 
     python fastsio_app.py --port 3000
+    python fastsio_app.py --port 3000 --asgi     # with a FastAPI app hosted on the same port
 
 On connection: join room "all". Event bcast(n, payload): emit "msg" with
-payload to room "all" n times, then ack. Event echo(x): ack x.
+payload to room "all" n times, then ack. Event echo(x): ack x. With --asgi,
+``io.run(app=api)`` also serves a FastAPI app (GET /health) for every path
+outside /socket.io/: the fan-out must cost the same.
 
 Environment (bench/streams_recovery.py): FASTSIO_BENCH_RECOVERY=1 turns
 connection state recovery on; FASTSIO_BENCH_STREAMS=redis://... uses the
@@ -52,10 +55,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--asgi", action="store_true", help="host a FastAPI app on the same port")
     args = parser.parse_args()
+    app = None
+    if args.asgi:
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+        @app.get("/health")
+        async def health() -> dict[str, int]:
+            return {"clients": len(io.sockets.sockets)}
+
     print(f"READY fastsio {fastsio.__version__} implementation={fastsio.IMPLEMENTATION} "
-          f"on {args.host}:{args.port}", flush=True)
-    io.run(port=args.port, host=args.host)
+          f"on {args.host}:{args.port}{' with a FastAPI app' if app is not None else ''}", flush=True)
+    io.run(port=args.port, host=args.host, app=app)
 
 
 if __name__ == "__main__":

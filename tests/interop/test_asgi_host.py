@@ -126,6 +126,20 @@ async def test_socketio_traffic_never_reaches_the_asgi_app(hosted: Any, free_por
     assert seen == ["/socket.iox"]
 
 
+async def test_metrics_path_stays_native(free_port: int) -> None:
+    _, api, _ = fastapi_app.create()
+    io = fastsio.Server(metrics=True)
+    await io.listen(free_port, host="127.0.0.1", app=api)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{free_port}/metrics") as r:
+                assert r.status == 200 and "socket_io_connected" in await r.text()
+            async with http.get(f"http://127.0.0.1:{free_port}/hello") as r:
+                assert r.status == 200
+    finally:
+        await io.close()
+
+
 # -- scope ---------------------------------------------------------------------------------------
 
 
