@@ -263,8 +263,21 @@ class Instrumentation:
         self._polling: set[str] = set()
         self._started = _process_start()
         self._engine_hooked = False
+        # With a cluster adapter an admin page may be connected to any server,
+        # so every server counts and sends its stats all the time, as in Node;
+        # alone, a server does so only while an admin client is connected.
+        self._always = type(self.namespace.adapter).__module__ != "fastsio.adapter"
         self._check_auth(auth)
         self.namespace.on("connection", self._on_admin_connection)
+        if self._always:
+            io._serving_hooks.append(self._start)
+            io._closing_hooks.append(self._stop)
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # listen() starts it
+            else:
+                self._start()
         if mode == "development":
             for nsp in list(io._nsps.values()):
                 self._watch_namespace(nsp)
@@ -342,10 +355,13 @@ class Instrumentation:
         if self.mode == "development":
             socket.emit("all_sockets", await self._all_sockets())
 
+    def _live(self) -> bool:
+        return bool(self._admins) or self._always
+
     def _on_admin_left(self, sid: str) -> None:
         self._admins.discard(sid)
         self._pending_sessions.pop(sid, None)
-        if not self._admins:
+        if not self._live():
             self._stop()
 
     async def _all_sockets(self) -> list[dict[str, Any]]:
@@ -422,11 +438,12 @@ class Instrumentation:
 
     def close(self) -> None:
         """Stops the stats timer and the counters."""
+        self._always = False
         self._stop()
 
     def _emit_stats(self) -> None:
         self._timer = None
-        if not self._admins:
+        if not self._live():
             return
         engine = self.io._engine
         self.namespace.emit("server_stats", {
@@ -448,10 +465,10 @@ class Instrumentation:
     # -- engine: connections, disconnections, polling clients --------------
 
     def _hook_engine(self) -> None:
-        if self._engine_hooked or self.io._engine is None:
+        if self._engine_hooked:
             return
         self._engine_hooked = True
-        engine = self.io._engine
+        engine = self.io.engine
         for conn in list(engine.clients.values()):
             self._track_conn(conn, count=False)
         engine.on("connection", self._on_engine_connection)
@@ -461,7 +478,7 @@ class Instrumentation:
 
     def _track_conn(self, conn: Any, count: bool) -> None:
         events = self._events
-        if count and self._admins:
+        if count and self._live():
             events.push("rawConnection")
         if conn.transport.name == "polling":
             self._polling.add(conn.id)
@@ -469,7 +486,7 @@ class Instrumentation:
 
         def on_close(reason: Any = None, *_: Any) -> None:
             self._polling.discard(conn.id)
-            if self._admins:
+            if self._live():
                 events.push("rawDisconnection", str(reason))
 
         conn.on("close", on_close)
@@ -482,14 +499,14 @@ class Instrumentation:
 
         def on_connection(socket: "Socket") -> None:
             def updated() -> None:
-                if self._admins:
+                if self._live():
                     admin.emit("socket_updated", {"id": socket.id, "nsp": name,
                                                   "data": {k: v for k, v in socket.data.items() if k != "_admin"}})
 
             data = dict(socket.data) if isinstance(socket.data, dict) else {}
             data["_admin"] = {"clientId": socket.client.id[:12], "transport": socket.conn.transport.name}
             socket.data = _WatchedData(data, updated)
-            if self._admins:
+            if self._live():
                 admin.emit("socket_connected", _serialize(socket, name), _now_js())
 
             def on_upgrade(transport: Any, *_: Any) -> None:
@@ -497,17 +514,17 @@ class Instrumentation:
                 info = socket.data.get("_admin")
                 if isinstance(info, dict):
                     info["transport"] = tname
-                if self._admins:
+                if self._live():
                     admin.emit("socket_updated", {"id": socket.id, "nsp": name, "transport": tname})
 
             socket.conn.on("upgrade", on_upgrade)
             if nsp is not admin:
                 def received(*args: Any) -> None:
-                    if self._admins:
+                    if self._live():
                         admin.emit("event_received", name, socket.id, list(args), _now_js())
 
                 def sent(*args: Any) -> None:
-                    if self._admins:
+                    if self._live():
                         admin.emit("event_sent", name, socket.id, list(args), _now_js())
 
                 socket.on_any(received)
@@ -518,7 +535,7 @@ class Instrumentation:
                 socket._any_out.append(sent)
 
             def on_disconnect(reason: Any = None, *_: Any) -> None:
-                if self._admins:
+                if self._live():
                     admin.emit("socket_disconnected", name, socket.id, reason, _now_js())
 
             socket.on("disconnect", on_disconnect)
@@ -526,14 +543,14 @@ class Instrumentation:
         nsp.prepend_listener("connection", on_connection)
 
         def joined(room: str, sid: str) -> None:
-            if self._admins:
+            if self._live():
                 admin.emit("room_joined", name, room, sid, _now_js())
 
         def left(room: str, sid: str) -> None:
-            if self._admins:
+            if self._live():
                 # after the leave completes, as Node's process.nextTick
                 asyncio.get_running_loop().call_soon(
-                    lambda: admin.emit("room_left", name, room, sid, _now_js()) if self._admins else None
+                    lambda: admin.emit("room_left", name, room, sid, _now_js()) if self._live() else None
                 )
 
         nsp.adapter.on("join-room", joined)

@@ -109,6 +109,11 @@ class Server:
         # Observers of traffic (admin UI, metrics): empty unless enabled, so the
         # hot paths pay one truth test (see fastsio/probes.py).
         self._probes: list[Any] = []
+        # Called (once a loop serves) each time listen() starts: features that
+        # must run whether or not a client connected (the admin UI's stats in a cluster).
+        self._serving_hooks: list[Callable[[], None]] = []
+        # Called when close() starts, to stop what a serving hook started.
+        self._closing_hooks: list[Callable[[], None]] = []
         # True while some namespace's adapter init() waits for a loop to run it.
         self._inits_pending = False
         self._parent_nsps: list[tuple[Callable[..., Any], ParentNamespace]] = []
@@ -249,6 +254,8 @@ class Server:
             Exception: what a failing init() raised (a Redis that cannot be
                 reached, for instance), after the others finished.
         """
+        for hook in list(self._serving_hooks):
+            hook()
         tasks = [nsp._start_adapter_init() for nsp in list(self._nsps.values())]
         self._inits_pending = False
         started = [t for t in tasks if t is not None]
@@ -311,6 +318,8 @@ class Server:
         Example:
             >>> await io.close(timeout=2)
         """
+        for hook in list(self._closing_hooks):
+            hook()
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
                 socket._onclose("server shutting down")

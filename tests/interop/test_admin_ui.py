@@ -6,6 +6,7 @@ test_admin_ui_browser.py.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -132,3 +133,45 @@ def test_in_memory_store() -> None:
     assert not store.does_session_exist("x")
     store.save_session("x")
     assert store.does_session_exist("x")
+
+
+async def test_cluster_wide_with_the_redis_adapter(sio_server: Any, run_node: Any, redis_server: Any,
+                                                  wait_until: Any) -> None:
+    """Admin on server A; the user socket lives on server B (one Redis): the
+    page lists it and its commands act on it."""
+    import socketio as pysio
+
+    from fastsio.adapters.redis import RedisAdapter
+
+    io_a, port_a = await sio_server(adapter=RedisAdapter.from_url(redis_server.url))
+    io_b, port_b = await sio_server(adapter=RedisAdapter.from_url(redis_server.url))
+    io_a.instrument(auth=False, stats_interval=0.5, server_id="A")
+    # B is instrumented too, as every server of an instrumented cluster is;
+    # no admin is connected to B, yet its stats reach the page through A
+    inst_b = io_b.instrument(auth=False, stats_interval=0.5, server_id="B")
+
+    @io_b.on("connection")
+    def on_b(socket: Any) -> None:
+        socket.data["where"] = "b"
+
+    user = pysio.AsyncClient(reconnection=False)
+    try:
+        await user.connect(f"http://127.0.0.1:{port_b}", transports=["websocket"])
+        sid = user.get_sid("/")
+        await asyncio.sleep(0.2)
+        run = await run_node("admin_client.mjs", f"port={port_a}", "scenario=cluster", f"target={sid}", timeout=30)
+        assert run.events("fail") == [], run.describe()
+        run.check()
+        (all_sockets,) = admin_events(run, "all_sockets")
+        remote = [s for s in all_sockets[0] if s["id"] == sid]
+        assert remote and remote[0]["data"] == {"where": "b"} and remote[0]["transport"] == "websocket"
+        b_socket = io_b.of("/").sockets[sid]
+        await wait_until(lambda: "picked-by-admin" in b_socket.rooms, what="join through the cluster")
+        servers = {s[0]["serverId"] for s in admin_events(run, "server_stats")}
+        assert servers == {"A", "B"}
+        b_connected = [a[2] for a in admin_events(run, "room_joined") if a[1] == "picked-by-admin"]
+        assert b_connected == [sid]  # B's live events reach the page on A too
+    finally:
+        await user.disconnect()
+    await io_b.close()
+    assert inst_b._timer is None  # close() stops B's stats

@@ -48,7 +48,7 @@ const scenarios = {
     await new Promise((resolve) => user.once("from-admin", resolve));
     await sleep(2500); // one more stats period: the aggregated counts of the above
     admin.emit("_disconnect", "/", true, user.id);
-    await until(() => seen.includes("socket_disconnected"), 10000, "disconnect");
+    await until(() => seen.includes("socket_disconnected") && seen.includes("room_left"), 10000, "disconnect");
     admin.disconnect();
   },
 
@@ -65,6 +65,19 @@ const scenarios = {
     await sleep(500);
     out("user-still-connected", { connected: user.connected });
     user.disconnect();
+    admin.disconnect();
+  },
+
+  // With a cluster adapter: the page sees a socket of another server and
+  // makes it join a room (args.target is its id).
+  async cluster() {
+    const admin = adminSocket({});
+    const seen = [];
+    admin.onAny((ev, ...a) => { seen.push(ev); out("admin", { ev, args: a }); });
+    await connected(admin);
+    await until(() => seen.includes("all_sockets") && seen.includes("server_stats"), 10000, "all_sockets");
+    admin.emit("join", "/", "picked-by-admin", args.target);
+    await sleep(1500);
     admin.disconnect();
   },
 
