@@ -65,11 +65,19 @@ class _HttpBridge:
 
 
 class _WebSocketBridge:
-    """One ASGI WebSocket; engine writes (prepared frames) are parsed back into messages."""
+    """One ASGI WebSocket; engine writes (prepared frames) are parsed back into messages.
 
-    __slots__ = ("_current", "_send", "_queue", "_handler", "_parser", "_state", "_writer", "max_message_size")
+    The messages wait in a queue for the ASGI ``send``, under the engine's
+    slow-consumer policy: ``queued`` counts their bytes; past
+    ``drop_volatile_above`` the bridge is not ``writable`` (volatile packets
+    are dropped), and a write that would take it past ``max_buffered_bytes``
+    disconnects the client with "transport error" and close code 1008.
+    """
 
-    def __init__(self, req: Request, send: Send) -> None:
+    __slots__ = ("_current", "_send", "_queue", "_handler", "_parser", "_state", "_writer", "max_message_size",
+                 "queued", "_engine")
+
+    def __init__(self, req: Request, send: Send, engine: Any = None) -> None:
         self._current: Optional[Request] = req
         self._send = send
         self._queue: asyncio.Queue[Optional[dict[str, Any]]] = asyncio.Queue()
@@ -78,10 +86,16 @@ class _WebSocketBridge:
         self._state = "connecting"
         self._writer: Optional[asyncio.Task[None]] = None
         self.max_message_size = 1_000_000
+        #: bytes of messages waiting for the ASGI send
+        self.queued = 0
+        self._engine = engine
 
     @property
     def writable(self) -> bool:
-        return self._state == "open"
+        if self._state != "open":
+            return False
+        engine = self._engine
+        return engine is None or self.queued <= engine.drop_volatile_above
 
     def respond(self, status: int, headers: list[tuple[str, str]], body: bytes = b"", close: bool = False) -> None:
         self.reject_upgrade(status, body.decode("utf-8", "replace"))
@@ -106,30 +120,57 @@ class _WebSocketBridge:
     def write(self, data: bytes) -> None:
         if self._state != "open":
             return
+        engine = self._engine
+        if engine is not None and self.queued + len(data) > engine.max_buffered_bytes:
+            self._overflow(engine)
+            return
         for opcode, payload, _ in self._parser.feed(data):
             if opcode == ws_frames.OP_TEXT:
+                self.queued += len(payload)
                 self._queue.put_nowait({"type": "websocket.send", "text": payload})
             elif opcode == ws_frames.OP_BINARY:
+                self.queued += len(payload)
                 self._queue.put_nowait({"type": "websocket.send", "bytes": payload})
             elif opcode == ws_frames.OP_CLOSE:
                 code, reason = ws_frames.parse_close(payload)
                 self._close(1000 if code == 1005 else code, reason)
 
-    def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close") -> None:
+    def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close",
+                 description: Any = None) -> None:
         if self._state != "open":
             return
         self._close(code, reason)
-        self._report_close(close_reason)
+        self._report_close(close_reason, description)
+
+    def _overflow(self, engine: Any) -> None:
+        # the ASGI server does not take our messages as fast as they come: what waits is
+        # dropped, the close goes first in line, and the session ends as a slow consumer
+        pending = self.queued
+        kept = []
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is not None and event["type"] != "websocket.send":
+                kept.append(event)  # the accept, if it has not gone yet
+        for event in kept:
+            self._queue.put_nowait(event)
+        self.queued = 0
+        engine._slow_consumers += 1
+        self.ws_close(1008, "write buffer overflow", "transport error",
+                      f"write buffer overflow: {pending} bytes pending for a client that does not read "
+                      f"(max_buffered_bytes={engine.max_buffered_bytes})")
 
     def _close(self, code: int, reason: str) -> None:
         self._state = "closed"
         self._queue.put_nowait({"type": "websocket.close", "code": code, "reason": reason})
         self._queue.put_nowait(None)
 
-    def _report_close(self, reason: str) -> None:
+    def _report_close(self, reason: str, description: Any = None) -> None:
         handler, self._handler = self._handler, None
         if handler is not None:
-            handler.on_ws_close(reason)
+            if description is None:
+                handler.on_ws_close(reason)
+            else:
+                handler.on_ws_close(reason, description)
 
     async def pump_out(self) -> None:
         while True:
@@ -142,6 +183,11 @@ class _WebSocketBridge:
                 self._state = "closed"
                 self._report_close("transport error")
                 return
+            payload = event.get("text")
+            if payload is None:
+                payload = event.get("bytes")
+            if payload is not None:
+                self.queued = max(0, self.queued - len(payload))
 
     def on_receive(self, event: dict[str, Any]) -> bool:
         """Handle one ASGI event; False once the socket is gone."""
@@ -306,7 +352,7 @@ class ASGIApp:
         if event["type"] != "websocket.connect":
             return
         req = _request_from_scope(scope, b"", True)
-        bridge = _WebSocketBridge(req, send)
+        bridge = _WebSocketBridge(req, send, self.engine)
         req.connection = bridge  # type: ignore[assignment]
         self.engine.handle_request(req)
         writer = asyncio.ensure_future(bridge.pump_out())

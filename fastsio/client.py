@@ -129,6 +129,9 @@ class Client:
         if conn.ready_state != "open":
             return
         if volatile and not conn.writable:
+            dropped = getattr(conn, "_on_volatile_dropped", None)
+            if dropped is not None:
+                dropped()
             return
         options = None if compress else _NO_COMPRESS
         for part in parts:

@@ -24,6 +24,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import sys
 import zlib
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl
@@ -116,7 +117,7 @@ class WebSocketHandler:
     def on_ws_message(self, data: "str | bytes") -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def on_ws_close(self, reason: str) -> None:  # pragma: no cover - interface
+    def on_ws_close(self, reason: str, description: Any = None) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def on_ws_drain(self) -> None:  # pragma: no cover - interface
@@ -160,6 +161,8 @@ class HttpServer:
         self.drain_timeout = drain_timeout
         self.drop_volatile_above = drop_volatile_above
         self.connections: set[HttpConnection] = set()
+        #: connections closed because their peer did not read (max_write_buffer)
+        self.slow_consumer_disconnects = 0
         #: called with the request target when a body is refused with 413
         self.oversize_hook: Optional[Callable[[str], None]] = None
         self._server: Optional[asyncio.AbstractServer] = None
@@ -277,7 +280,8 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if peer else ""
         self.parser = httptools.HttpRequestParser(self)
-        self._wbuf = fanout.WriteBuffer(self, self.server.flush_queue())
+        srv = self.server
+        self._wbuf = fanout.WriteBuffer(self, srv.flush_queue(), srv.max_write_buffer, srv.drop_volatile_above)
         self.server.connections.add(self)
         self._arm(self.server.header_timeout)
 
@@ -304,8 +308,11 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._paused = False
-        if self._wbuf is not None:
-            self._wbuf.paused = False
+        wbuf = self._wbuf
+        if wbuf is not None:
+            wbuf.paused = False
+            backlog = self.transport.get_write_buffer_size() if self.transport is not None else 0
+            wbuf.buffered = backlog + sum(map(len, wbuf.chunks))
         if self.ws_handler is not None:
             self.ws_handler.on_ws_drain()
         elif self.on_drain is not None:
@@ -313,8 +320,8 @@ class HttpConnection(asyncio.Protocol):
 
     @property
     def writable(self) -> bool:
-        """False while the kernel buffer is full (volatile packets are dropped then)."""
-        return not self._paused and self.state != _H_CLOSED
+        """False once closed or past ``drop_volatile_above`` bytes of pending output (volatile packets are dropped then)."""
+        return self.state != _H_CLOSED and not self._closing and self._wbuf.buffered <= self._wbuf.drop_above
 
     def data_received(self, data: bytes) -> None:
         if self.state == _H_WS:
@@ -709,7 +716,8 @@ class HttpConnection(asyncio.Protocol):
                 raise WebSocketError(1007, "invalid UTF-8") from None
         return out
 
-    def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close") -> None:
+    def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close",
+                 description: Any = None) -> None:
         """Send a close frame, then close the TCP connection; report ``close_reason`` once."""
         if self.state != _H_WS:
             return
@@ -721,7 +729,10 @@ class HttpConnection(asyncio.Protocol):
             pass
         self._close_after_flush()
         if handler is not None:
-            handler.on_ws_close(close_reason)
+            if description is None:
+                handler.on_ws_close(close_reason)
+            else:
+                handler.on_ws_close(close_reason, description)
 
     # -- output -----------------------------------------------------------------
 
@@ -746,14 +757,40 @@ class HttpConnection(asyncio.Protocol):
         if transport.is_closing():
             return
         transport.write(data)
-        # the kernel buffer is full only once pause_writing was called: then bound what we hold
-        if self._paused and transport.get_write_buffer_size() > self.server.max_write_buffer:
-            # a reader this slow would make us buffer without bound: drop it
-            logger.info("closing slow consumer %s", self.remote_address)
-            self.abort()
-            return
+        # what the transport still holds is pending output too; below the transport's
+        # high-water mark (not paused) it is small and leaves soon: counted as 0
+        self._wbuf.buffered = transport.get_write_buffer_size() if self._paused else 0
         if self._closing:
             transport.close()
+
+    def _overflow(self) -> None:
+        """Output past ``max_write_buffer``: the peer does not read (called by the write buffer)."""
+        wbuf = self._wbuf
+        if wbuf is None or wbuf.max_bytes < 0:
+            return
+        # nothing more is queued until the connection is dealt with, right after the
+        # broadcast or write that got here (not from inside it)
+        wbuf.max_bytes = -1
+        assert self.loop is not None
+        self.loop.call_soon(self._on_overflow, wbuf.buffered)
+
+    def _on_overflow(self, pending: int) -> None:
+        wbuf = self._wbuf
+        if wbuf is None or self.transport is None or self.transport.is_closing():
+            return
+        wbuf.clear()
+        wbuf.max_bytes = sys.maxsize
+        self.server.slow_consumer_disconnects += 1
+        cap = self.server.max_write_buffer
+        logger.info("closing slow consumer %s: %d bytes pending", self.remote_address, pending)
+        if self.state == _H_WS:
+            # the close frame goes behind what the kernel and the transport still hold:
+            # a peer that reads again gets it; one that does not is aborted after drain_timeout
+            self.ws_close(1008, "write buffer overflow", "transport error",
+                          f"write buffer overflow: {pending} bytes pending for a client that does not "
+                          f"read (max_buffered_bytes={cap})")
+        else:
+            self.abort()
 
     def _close_after_flush(self) -> None:
         first = not self._closing

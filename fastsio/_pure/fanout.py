@@ -7,6 +7,7 @@ prepared message object to every target so it is encoded once.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Collection, Mapping, Optional
 
 __all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
@@ -65,24 +66,39 @@ class WriteBuffer:
     """The bytes queued for one connection during the current loop iteration.
 
     ``conn`` is the connection (its ``_flush()`` writes what ``take()`` returns);
-    ``paused`` mirrors the kernel's back-pressure so volatile broadcasts can
-    skip it. The first ``push`` of an iteration registers the buffer with
-    ``queue``, which flushes every registered buffer once per iteration.
+    ``paused`` mirrors the kernel's back-pressure. The first ``push`` of an
+    iteration registers the buffer with ``queue``, which flushes every
+    registered buffer once per iteration.
+
+    ``buffered`` is the output pending for the connection in bytes: what is
+    queued here plus what its transport still held at the last flush (the
+    connection keeps it up to date). Past ``drop_above`` volatile broadcasts
+    skip the connection; a push that would take it past ``max_bytes`` is not
+    queued and ``conn._overflow()`` is called instead (the slow-consumer policy).
     """
 
-    __slots__ = ("conn", "queue", "paused", "chunks")
+    __slots__ = ("conn", "queue", "paused", "chunks", "buffered", "max_bytes", "drop_above")
 
-    def __init__(self, conn: Any, queue: "FlushQueue") -> None:
+    def __init__(self, conn: Any, queue: "FlushQueue", max_bytes: int = sys.maxsize,
+                 drop_above: int = sys.maxsize) -> None:
         self.conn = conn
         self.queue = queue
         self.paused = False
         self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.max_bytes = max_bytes
+        self.drop_above = drop_above
 
     def push(self, data: bytes) -> None:
-        """Queue ``data`` behind what is already queued."""
+        """Queue ``data`` behind what is already queued (or call ``conn._overflow()``, see above)."""
+        n = len(data)
+        if self.buffered + n > self.max_bytes:
+            self.conn._overflow()
+            return
         if not self.chunks:
             self.queue.add(self)
         self.chunks.append(data)
+        self.buffered += n
 
     def take(self) -> Optional[bytes]:
         """Everything queued, as one bytes object (None when empty); the buffer is emptied."""
@@ -93,7 +109,11 @@ class WriteBuffer:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def clear(self) -> None:
-        """Drop what is queued."""
+        """Drop what is queued (``buffered`` forgets it too)."""
+        for chunk in self.chunks:
+            self.buffered -= len(chunk)
+        if self.buffered < 0:
+            self.buffered = 0
         self.chunks = []
 
     @property
@@ -107,14 +127,17 @@ class FlushQueue:
 
     One ``call_soon`` on ``loop`` serves every buffer written to in an
     iteration, so a broadcast to N connections costs one loop handle, not N.
+    ``volatile_dropped`` counts the volatile broadcasts ``deliver`` skipped
+    for buffers of this queue that were past their ``drop_above``.
     """
 
-    __slots__ = ("loop", "pending", "scheduled")
+    __slots__ = ("loop", "pending", "scheduled", "volatile_dropped")
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         self.pending: list[WriteBuffer] = []
         self.scheduled = False
+        self.volatile_dropped = 0
 
     def add(self, buf: WriteBuffer) -> None:
         """Register ``buf`` for the next flush."""
@@ -150,32 +173,44 @@ def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, vola
     """Hand ``message`` (a prepared engine message) to the connection of each id.
 
     A session with an open fast path (``directs[id].target``) gets the shared
-    v4 WebSocket frames pushed straight into its write buffer; every other one
-    goes through ``sockets[id]._conn.send_prepared``. Returns how many
-    connections took it; with ``volatile``, a connection that cannot write
-    right now is skipped.
+    v4 WebSocket frames pushed straight into its write buffer, under the
+    buffer's limits (``WriteBuffer.push``); every other one goes through
+    ``sockets[id]._conn.send_prepared``. Returns how many connections took it;
+    with ``volatile``, a connection past its ``drop_above`` (or whose
+    ``writable`` is False) is skipped, and counted (``FlushQueue.volatile_dropped``,
+    or ``conn._on_volatile_dropped()`` when it has one).
     """
     count = 0
-    frames = None
+    flen = 0
+    frames: Optional[bytes] = None
     if directs is None:
         directs = {}
     for sid in ids:
         direct = directs.get(sid)
         target = direct.target if direct is not None else None
         if target is not None:
-            if volatile and target.paused:
+            if volatile and target.buffered > target.drop_above:
+                target.queue.volatile_dropped += 1
                 continue
             if frames is None:
                 frames = message.ws_bytes(4)
+                flen = len(frames)
+            if target.buffered + flen > target.max_bytes:
+                target.conn._overflow()
+                continue
             if not target.chunks:
                 target.queue.add(target)
             target.chunks.append(frames)
+            target.buffered += flen
         else:
             sock = sockets.get(sid)
             if sock is None:
                 continue
             conn = sock._conn
             if volatile and not conn.writable:
+                hook = getattr(conn, "_on_volatile_dropped", None)
+                if hook is not None:
+                    hook()
                 continue
             conn.send_prepared(message)
         count += 1

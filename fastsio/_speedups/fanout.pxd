@@ -5,6 +5,9 @@ cdef class WriteBuffer:
     cdef public FlushQueue queue
     cdef public bint paused
     cdef public list chunks
+    cdef public Py_ssize_t buffered
+    cdef public Py_ssize_t max_bytes
+    cdef public Py_ssize_t drop_above
     cpdef push(self, bytes data)
     cpdef object take(self)
     cpdef clear(self)
@@ -13,6 +16,7 @@ cdef class FlushQueue:
     cdef public object loop
     cdef public list pending
     cdef public bint scheduled
+    cdef public Py_ssize_t volatile_dropped
     cpdef add(self, WriteBuffer buf)
     cpdef flush(self)
 

@@ -8,6 +8,7 @@ write loop hands one prepared message object to every target.
 """
 
 cimport cython
+from cpython.pyport cimport PY_SSIZE_T_MAX
 
 __all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
 
@@ -54,22 +55,37 @@ cdef class WriteBuffer:
     """The bytes queued for one connection during the current loop iteration.
 
     ``conn`` is the connection (its ``_flush()`` writes what ``take()`` returns);
-    ``paused`` mirrors the kernel's back-pressure so volatile broadcasts can
-    skip it. The first ``push`` of an iteration registers the buffer with
-    ``queue``, which flushes every registered buffer once per iteration.
+    ``paused`` mirrors the kernel's back-pressure. The first ``push`` of an
+    iteration registers the buffer with ``queue``, which flushes every
+    registered buffer once per iteration.
+
+    ``buffered`` is the output pending for the connection in bytes: what is
+    queued here plus what its transport still held at the last flush (the
+    connection keeps it up to date). Past ``drop_above`` volatile broadcasts
+    skip the connection; a push that would take it past ``max_bytes`` is not
+    queued and ``conn._overflow()`` is called instead (the slow-consumer policy).
     """
 
-    def __init__(self, object conn, FlushQueue queue):
+    def __init__(self, object conn, FlushQueue queue, Py_ssize_t max_bytes=PY_SSIZE_T_MAX,
+                 Py_ssize_t drop_above=PY_SSIZE_T_MAX):
         self.conn = conn
         self.queue = queue
         self.paused = False
         self.chunks = []
+        self.buffered = 0
+        self.max_bytes = max_bytes
+        self.drop_above = drop_above
 
     cpdef push(self, bytes data):
-        """Queue ``data`` behind what is already queued."""
+        """Queue ``data`` behind what is already queued (or call ``conn._overflow()``, see above)."""
+        cdef Py_ssize_t n = len(data)
+        if self.buffered + n > self.max_bytes:
+            self.conn._overflow()
+            return
         if not self.chunks:
             self.queue.add(self)
         self.chunks.append(data)
+        self.buffered += n
 
     cpdef object take(self):
         """Everything queued, as one bytes object (None when empty); the buffer is emptied."""
@@ -82,7 +98,12 @@ cdef class WriteBuffer:
         return b"".join(chunks)
 
     cpdef clear(self):
-        """Drop what is queued."""
+        """Drop what is queued (``buffered`` forgets it too)."""
+        cdef bytes chunk
+        for chunk in self.chunks:
+            self.buffered -= len(chunk)
+        if self.buffered < 0:
+            self.buffered = 0
         self.chunks = []
 
     @property
@@ -97,12 +118,15 @@ cdef class FlushQueue:
 
     One ``call_soon`` on ``loop`` serves every buffer written to in an
     iteration, so a broadcast to N connections costs one loop handle, not N.
+    ``volatile_dropped`` counts the volatile broadcasts ``deliver`` skipped
+    for buffers of this queue that were past their ``drop_above``.
     """
 
     def __init__(self, object loop):
         self.loop = loop
         self.pending = []
         self.scheduled = False
+        self.volatile_dropped = 0
 
     cpdef add(self, WriteBuffer buf):
         """Register ``buf`` for the next flush."""
@@ -138,14 +162,17 @@ cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volati
     """Hand ``message`` (a prepared engine message) to the connection of each id.
 
     A session with an open fast path (``directs[id].target``) gets the shared
-    v4 WebSocket frames pushed straight into its write buffer at C speed;
-    every other one goes through ``sockets[id]._conn.send_prepared``. Returns
-    how many connections took it; with ``volatile``, a connection that cannot
-    write right now is skipped.
+    v4 WebSocket frames pushed straight into its write buffer at C speed,
+    under the buffer's limits (``WriteBuffer.push``); every other one goes
+    through ``sockets[id]._conn.send_prepared``. Returns how many connections
+    took it; with ``volatile``, a connection past its ``drop_above`` (or whose
+    ``writable`` is False) is skipped, and counted (``FlushQueue.volatile_dropped``,
+    or ``conn._on_volatile_dropped()`` when it has one).
     """
     cdef Py_ssize_t count = 0
-    cdef object sid, sock, conn, found
-    cdef object frames = None
+    cdef Py_ssize_t flen = 0
+    cdef object sid, sock, conn, found, hook
+    cdef bytes frames = None
     cdef DirectWriter direct
     cdef WriteBuffer target
     cdef dict d = sockets if type(sockets) is dict else dict(sockets)
@@ -154,19 +181,29 @@ cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volati
         found = dd.get(sid)
         if found is not None and (<DirectWriter>found).target is not None:
             target = (<DirectWriter>found).target
-            if volatile and target.paused:
+            # the slow-consumer policy, per target: integer compares only
+            if volatile and target.buffered > target.drop_above:
+                target.queue.volatile_dropped += 1
                 continue
             if frames is None:
                 frames = message.ws_bytes(4)
+                flen = len(frames)
+            if target.buffered + flen > target.max_bytes:
+                target.conn._overflow()
+                continue
             if not target.chunks:
                 target.queue.add(target)
             target.chunks.append(frames)
+            target.buffered += flen
         else:
             sock = d.get(sid)
             if sock is None:
                 continue
             conn = sock._conn
             if volatile and not conn.writable:
+                hook = getattr(conn, "_on_volatile_dropped", None)
+                if hook is not None:
+                    hook()
                 continue
             conn.send_prepared(message)
         count += 1

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import zlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
 
 import orjson
@@ -32,7 +33,7 @@ from .websocket import WebSocketTransport
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Engine", "ERROR_MESSAGES"]
+__all__ = ["Engine", "EngineStats", "ERROR_MESSAGES"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,22 @@ POLL_GRACE = 1.0
 _ORIGIN_OK = re.compile(r"^[\x21-\x7e]*$")
 
 Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Counters of the slow-consumer policy since the engine started (``engine.stats``).
+
+    Attributes:
+        volatile_dropped: volatile packets not sent to a client because it was
+            past ``drop_volatile_above`` bytes of pending output (or, on
+            polling, had no GET waiting).
+        slow_consumer_disconnects: clients disconnected because they were past
+            ``max_buffered_bytes`` (reason ``"transport error"``).
+    """
+
+    volatile_dropped: int
+    slow_consumer_disconnects: int
 
 
 def default_generate_id(request: Optional[Request] = None) -> str:
@@ -143,6 +160,9 @@ class Engine(EventEmitter):
         self.drop_volatile_above = int(o["drop_volatile_above"])
         self.drain_timeout = float(o["drain_timeout"])
         self.clients: dict[str, EngineSocket] = {}
+        # counters behind .stats (the WebSocket fast path counts in the HTTP server's too)
+        self._volatile_dropped = 0
+        self._slow_consumers = 0
         self.generate_id: Callable[..., Any] = default_generate_id
         self.fallback: Optional[Callable[[Request], Any]] = None
         self._middlewares: list[Callable[..., Any]] = []
@@ -172,6 +192,17 @@ class Engine(EventEmitter):
         value = value.rstrip("/") or ""
         self._path = value + "/" if self.add_trailing_slash else value
         self._paths = (self._path,) if self.add_trailing_slash else (value, value + "/")
+
+    @property
+    def stats(self) -> EngineStats:
+        """The slow-consumer counters (plain ints, a snapshot; see :class:`EngineStats`)."""
+        dropped, slow = self._volatile_dropped, self._slow_consumers
+        http = self._http
+        if http is not None:
+            slow += http.slow_consumer_disconnects
+            if http._flushq is not None:
+                dropped += http._flushq.volatile_dropped
+        return EngineStats(dropped, slow)
 
     @property
     def clients_count(self) -> int:

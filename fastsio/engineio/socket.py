@@ -262,6 +262,10 @@ class EngineSocket(EventEmitter):
 
     # -- outgoing ----------------------------------------------------------------------------
 
+    def _on_volatile_dropped(self) -> None:
+        # a volatile packet skipped because this client is not writable (stats)
+        self.server._volatile_dropped += 1
+
     @property
     def writable(self) -> bool:
         """True when a packet sent now leaves at once (volatile packets need this)."""
@@ -321,9 +325,12 @@ class EngineSocket(EventEmitter):
             return
         t = self.transport
         if not t.writable or self.upgrading and t.name == "polling" and self._probed:
-            if self._buffered > self.server.max_buffered_bytes:
+            cap = self.server.max_buffered_bytes
+            if self._buffered > cap:
                 logger.info("session %s: %d bytes wait for a client that does not read", self.id, self._buffered)
-                self._on_close("transport error", "write buffer overflow")
+                self.server._slow_consumers += 1
+                self._on_close("transport error", f"write buffer overflow: {self._buffered} bytes pending for a "
+                                                  f"client that does not read (max_buffered_bytes={cap})")
             return
         buf = self.write_buffer
         self.write_buffer = []

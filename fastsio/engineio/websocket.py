@@ -1,7 +1,7 @@
 """The WebSocket transport: Engine.IO packets as WebSocket messages on an upgraded connection."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .._impl import eio_codec
 from ..exceptions import ProtocolError
@@ -50,13 +50,13 @@ class WebSocketTransport(Transport, WebSocketHandler):
             return
         self._on_packet(ptype, payload)
 
-    def on_ws_close(self, reason: str) -> None:
+    def on_ws_close(self, reason: str, description: Any = None) -> None:
         self.conn = None
         self.writable = False
         if self.closed:
             return
         if reason == "transport error":
-            self._on_error("websocket error")
+            self._on_error("websocket error", description)
         else:
             self._on_close()
 

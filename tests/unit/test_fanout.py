@@ -139,7 +139,8 @@ def test_deliver_pushes_shared_frames_through_direct_writers(impl: Any) -> None:
         holder = Flushing()
         holder.buf = bufs[sid] = f.WriteBuffer(holder, queue)
         directs[sid].target = holder.buf
-    bufs["2"].paused = True
+    bufs["2"].drop_above = 10
+    bufs["2"].buffered = 11  # past drop_above: volatile broadcasts skip it
     msg = Prepared()
     # 3 has a DirectWriter without a target (polling, watched...), 4 none at all: slow path
     assert f.deliver(socks, ["1", "2", "3", "4"], msg, True, directs) == 3
@@ -149,3 +150,114 @@ def test_deliver_pushes_shared_frames_through_direct_writers(impl: Any) -> None:
     assert socks["1"]._conn.got == []
     assert f.deliver(socks, ["1", "2"], msg, False, directs) == 2
     assert bufs["2"].chunks == [b"frames-v4"]
+
+
+class Capped:
+    """A connection behind a capped write buffer: records overflows and volatile drops."""
+
+    def __init__(self) -> None:
+        self.overflows = 0
+        self.buf: Any = None
+
+    def _overflow(self) -> None:
+        self.overflows += 1
+
+    def _flush(self) -> None:
+        self.buf.take()
+
+
+def test_write_buffer_caps(impl: Any) -> None:
+    f = impl("fanout")
+    queue = f.FlushQueue(Loop())
+    c = Capped()
+    c.buf = f.WriteBuffer(c, queue, 10, 4)
+    c.buf.push(b"abcd")
+    assert c.buf.buffered == 4 and c.overflows == 0
+    c.buf.push(b"efghijk")  # 4 + 7 > 10: not queued
+    assert c.buf.chunks == [b"abcd"] and c.overflows == 1 and c.buf.buffered == 4
+    c.buf.push(b"efghij")  # exactly 10: queued
+    assert c.buf.buffered == 10 and c.overflows == 1
+    c.buf.clear()
+    assert c.buf.buffered == 0 and c.buf.chunks == []
+
+
+def test_deliver_applies_caps_on_the_fast_path(impl: Any) -> None:
+    f = impl("fanout")
+    queue = f.FlushQueue(Loop())
+    socks = {"1": Sock(), "2": Sock(), "3": Sock()}
+    directs = {sid: f.DirectWriter() for sid in socks}
+    conns = {}
+    for sid in socks:
+        c = conns[sid] = Capped()
+        c.buf = f.WriteBuffer(c, queue, 30, 15)
+        directs[sid].target = c.buf
+    conns["2"].buf.buffered = 16  # past drop_above
+    conns["3"].buf.buffered = 25  # a 9-byte frame takes it past max_bytes
+    msg = Prepared()
+    assert f.deliver(socks, ["1", "2", "3"], msg, True, directs) == 1
+    assert queue.volatile_dropped == 2 and conns["3"].overflows == 0
+    assert f.deliver(socks, ["1", "2", "3"], msg, False, directs) == 2
+    assert conns["3"].overflows == 1 and conns["3"].buf.chunks == []
+    assert conns["2"].buf.buffered == 16 + 9 and conns["1"].buf.buffered == 18
+
+
+class Dropping(Conn):
+    def __init__(self, writable: bool) -> None:
+        super().__init__(writable)
+        self.dropped = 0
+
+    def _on_volatile_dropped(self) -> None:
+        self.dropped += 1
+
+
+def test_deliver_counts_volatile_drops_on_the_slow_path(impl: Any) -> None:
+    f = impl("fanout")
+    s = Sock()
+    s._conn = Dropping(False)
+    assert f.deliver({"1": s}, ["1"], Prepared(), True) == 0
+    assert s._conn.dropped == 1
+
+
+# one step of a scenario: (target, volatile, preset buffered or None)
+_steps = st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.one_of(st.none(), st.integers(0, 80))),
+                  max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=4, max_size=4), _steps,
+       st.integers(1, 20))
+def test_caps_pure_equals_speedups(caps: list[tuple[int, int]], steps: list[tuple[int, bool, Any]],
+                                   size: int) -> None:
+    import os
+
+    if os.environ.get("FASTSIO_NO_EXTENSIONS", "") not in ("", "0"):
+        return
+    from fastsio._pure import fanout as pure
+    from fastsio._speedups import fanout as fast
+
+    def run(f: Any) -> Any:
+        queue = f.FlushQueue(Loop())
+        socks = {str(i): Sock() for i in range(4)}
+        directs = {}
+        conns = []
+        for i, (max_bytes, drop_above) in enumerate(caps):
+            c = Capped()
+            c.buf = f.WriteBuffer(c, queue, max_bytes, drop_above)
+            conns.append(c)
+            directs[str(i)] = f.DirectWriter(c.buf)
+
+        class Msg:
+            def ws_bytes(self, protocol: int) -> bytes:
+                return b"m" * size
+
+        trace = []
+        for target, volatile, preset in steps:
+            if preset is not None:
+                conns[target].buf.buffered = preset
+            n = f.deliver(socks, [str(i) for i in range(target + 1)], Msg(), volatile, directs)
+            conns[target].buf.push(b"p" * size)
+            trace.append((n, queue.volatile_dropped, [(c.overflows, c.buf.buffered, list(c.buf.chunks))
+                                                      for c in conns]))
+        return trace
+
+    assert run(pure) == run(fast)
