@@ -730,7 +730,7 @@ class _WebSocket(WebSocketHandler):
                 transport.pause_reading()
         self._wake()
 
-    def on_ws_close(self, reason: str) -> None:
+    def on_ws_close(self, reason: str, description: Any = None) -> None:
         self.gone(1000 if reason == "transport close" else 1006)
 
     def on_ws_drain(self) -> None:
