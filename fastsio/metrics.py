@@ -46,8 +46,10 @@ from __future__ import annotations
 
 import bisect
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
+from .exceptions import AckTimeout
 from .probes import Probe, add_probe, frames_size
 
 if TYPE_CHECKING:
@@ -202,15 +204,21 @@ class Metrics(Probe):
 
         nsp.prepend_listener("connection", on_connection)
 
-    # -- acks (called by the Socket.IO layer when metrics are on) -----------
+    # -- acks (the Socket.IO layer wraps each ack callback when metrics are on) --
 
-    def observe_ack(self, seconds: float) -> None:
-        """One ack answered ``seconds`` after its emit."""
-        self.ack_latency.observe(seconds)
+    def timed_ack(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """``callback`` that also records its ack's latency, or its timeout."""
+        started = time.monotonic()
 
-    def count_ack_timeout(self) -> None:
-        """One ack timed out."""
-        self.ack_timeouts += 1
+        def timed(*args: Any) -> Any:
+            first = args[0] if args else None
+            if isinstance(first, AckTimeout):
+                self.ack_timeouts += 1
+            elif not isinstance(first, BaseException):  # a disconnect fails it: neither
+                self.ack_latency.observe(time.monotonic() - started)
+            return callback(*args)
+
+        return timed
 
     # -- export -------------------------------------------------------------
 

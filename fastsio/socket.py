@@ -535,6 +535,9 @@ class Socket(EventEmitter):
             return False
         if self._acks is None:
             self._acks = {}
+        metrics = self.nsp.server._metrics
+        if metrics is not None:
+            callback = metrics.timed_ack(callback)
         timeout = flags.get("timeout") if flags else None
         if timeout is None:
             self._acks[ack_id] = (callback, None, False, fut)

@@ -256,6 +256,8 @@ class ClusterAdapter(InMemoryAdapter):
         self._closed = False
         self._bad_messages = 0
         self._bad_logged_at = -1e9
+        #: messages published and received on the bus, requests that timed out (read by fastsio.metrics)
+        self.counters = {"published": 0, "received": 0, "request_timeouts": 0}
 
     # -- the transport's part ----------------------------------------------
 
@@ -296,6 +298,7 @@ class ClusterAdapter(InMemoryAdapter):
 
     def _publish(self, message: ClusterMessage) -> Optional["asyncio.Future[Any]"]:
         """Hand ``message`` to the transport; a future of its offset when the transport gives one."""
+        self.counters["published"] += 1
         try:
             result = self._do_publish(message)
         except Exception as exc:
@@ -304,6 +307,7 @@ class ClusterAdapter(InMemoryAdapter):
         return self._track(result, "publishing a message")
 
     def _publish_response(self, requester_uid: str, response: ClusterMessage) -> None:
+        self.counters["published"] += 1
         try:
             result = self._do_publish_response(requester_uid, response)
         except Exception as exc:
@@ -426,6 +430,7 @@ class ClusterAdapter(InMemoryAdapter):
         if request is None:
             return
         logger.debug("[%s] request %s timed out", self.uid, request_id)
+        self.counters["request_timeouts"] += 1
         request.done(request.timeout_error(), request.responses)
 
     def _finish(self, request_id: str, request: _Request) -> None:
@@ -530,6 +535,7 @@ class ClusterAdapter(InMemoryAdapter):
 
     def _on_message(self, message: Any, offset: Optional[str] = None) -> None:
         """Apply ``message`` from the bus (a decoded dict); never raises."""
+        self.counters["received"] += 1
         try:
             if not isinstance(message, dict):
                 raise ProtocolError("message is not a map")
@@ -669,6 +675,7 @@ class ClusterAdapter(InMemoryAdapter):
 
     def _on_response(self, response: Any) -> None:
         """Apply ``response`` (a decoded dict) from a channel of responses; never raises."""
+        self.counters["received"] += 1
         try:
             if not isinstance(response, dict):
                 raise ProtocolError("response is not a map")

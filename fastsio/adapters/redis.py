@@ -569,7 +569,7 @@ class RedisAdapter(InMemoryAdapter):
 
     __slots__ = ("uid", "requests_timeout", "_bus", "_key", "_specific", "_channel", "_channel_b", "_pattern",
                  "_request_channel", "_response_channel", "_specific_channel", "_own_prefix", "_requests",
-                 "_ack_requests", "_closed", "_attached")
+                 "_ack_requests", "_closed", "_attached", "counters")
 
     def __init__(self, nsp: "Namespace", bus: _Bus, key: str, requests_timeout: float,
                  publish_on_specific_response_channel: bool) -> None:
@@ -591,6 +591,8 @@ class RedisAdapter(InMemoryAdapter):
         self._ack_requests: dict[str, tuple[Callable[[int], Any], Callable[..., Any], asyncio.TimerHandle]] = {}
         self._closed = False
         self._attached = False
+        #: messages published and received on the bus, requests that timed out (read by fastsio.metrics)
+        self.counters = {"published": 0, "received": 0, "request_timeouts": 0}
 
     @staticmethod
     def from_url(url: str, key: str = "socket.io", requests_timeout: float = 5,
@@ -676,6 +678,7 @@ class RedisAdapter(InMemoryAdapter):
     # -- publishing ---------------------------------------------------------------
 
     def _publish(self, channel: bytes, data: bytes) -> None:
+        self.counters["published"] += 1
         self._bus.publisher.publish(channel, data)
 
     def _publish_response(self, request: dict[str, Any], data: bytes) -> None:
@@ -749,6 +752,7 @@ class RedisAdapter(InMemoryAdapter):
 
         def expire() -> None:
             if self._requests.pop(request_id, None) is not None and not fut.done():
+                self.counters["request_timeouts"] += 1
                 fut.set_exception(TimeoutError(
                     f"timeout reached while waiting for {what} response "
                     f"({req.count} of {num_sub} servers answered in {self.requests_timeout:g} s)"))
@@ -846,6 +850,7 @@ class RedisAdapter(InMemoryAdapter):
 
         def expire() -> None:
             if self._requests.pop(request_id, None) is not None:
+                self.counters["request_timeouts"] += 1
                 err = AckTimeout(f"timeout reached: only {len(responses)} responses received out of {num_sub}")
                 err.responses = responses  # type: ignore[attr-defined]
                 _call(ack, err, responses)
@@ -858,6 +863,7 @@ class RedisAdapter(InMemoryAdapter):
     # -- receiving -------------------------------------------------------------------
 
     def _on_pmessage(self, channel: bytes, data: bytes) -> None:
+        self.counters["received"] += 1
         base = self._channel_b
         if not channel.startswith(base):
             return
@@ -891,6 +897,7 @@ class RedisAdapter(InMemoryAdapter):
             raise ProtocolError(f"a broadcast from the cluster cannot be sent to clients: {err}") from None
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
+        self.counters["received"] += 1
         if channel == self._request_channel:
             self._on_request(data)
         else:

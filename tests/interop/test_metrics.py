@@ -160,3 +160,59 @@ def test_options_fail_early() -> None:
 
 def test_no_probe_without_metrics() -> None:
     assert fastsio.Server()._probes == []
+
+
+async def test_ack_latency_and_timeouts(sio_server: Any, wait_until: Any) -> None:
+    io, port = await sio_server(metrics=True)
+    answers: list[Any] = []
+
+    @io.on("connection")
+    async def on_connection(socket: Any) -> None:
+        answers.append(await socket.timeout(5).emit_with_ack("question"))
+        try:
+            await socket.timeout(0.2).emit_with_ack("ignored")
+        except TimeoutError:
+            answers.append("timed out")
+
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("question", lambda: "answer")
+
+    async def too_late() -> str:
+        await asyncio.sleep(1)
+        return "late"
+
+    client.on("ignored", too_late)
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        await wait_until(lambda: len(answers) == 2, what="both acks settled")
+        found = samples(_local(io))
+        assert value(found, "fastsio_ack_latency_seconds_count") == 1
+        assert 0 < value(found, "fastsio_ack_latency_seconds_sum") < 5
+        assert value(found, "fastsio_ack_timeouts_total") == 1
+    finally:
+        await client.disconnect()
+
+
+async def test_adapter_messages_and_request_timeouts(sio_server: Any, redis_server: Any) -> None:
+    """Two servers on one Redis, plus a silent subscriber that counts as a server and never answers."""
+    import redis.asyncio as aioredis
+
+    from fastsio.adapters.redis import RedisAdapter
+
+    io_a, _ = await sio_server(metrics=True, adapter=RedisAdapter.from_url(redis_server.url, requests_timeout=0.5))
+    io_b, _ = await sio_server(adapter=RedisAdapter.from_url(redis_server.url, requests_timeout=0.5))
+    silent = aioredis.from_url(redis_server.url)
+    pubsub = silent.pubsub()
+    await pubsub.subscribe("socket.io-request#/#")
+    try:
+        io_a.emit("hello", 1)  # one broadcast published
+        with pytest.raises(TimeoutError):
+            await io_a.fetch_sockets()  # B answers, the silent one never does
+        await asyncio.sleep(0.1)
+        found = samples(_local(io_a))
+        assert value(found, "fastsio_adapter_messages_total", direction="published") >= 2
+        assert value(found, "fastsio_adapter_messages_total", direction="received") >= 1  # B's answer
+        assert value(found, "fastsio_adapter_request_timeouts_total") == 1
+    finally:
+        await pubsub.aclose()
+        await silent.aclose()
