@@ -309,18 +309,13 @@ def _stat(values: Any, key: str) -> int:
 
 
 def _pending_bytes(conn: Any) -> int:
-    # What the session holds for the client plus what the TCP transport has
-    # not handed to the kernel yet.
+    # What the session holds for a polling client, plus what the connection's
+    # write buffer holds for a WebSocket one (fastsio's and the kernel's).
     total = int(getattr(conn, "_buffered", 0) or 0)
-    transport = getattr(conn, "transport", None)
-    http = getattr(transport, "conn", None) or getattr(transport, "_conn", None)
-    tcp = getattr(http, "transport", None)
-    size = getattr(tcp, "get_write_buffer_size", None)
-    if callable(size):
-        try:
-            total += int(size())
-        except Exception:  # a transport already closed
-            pass
+    http = getattr(getattr(conn, "transport", None), "conn", None)
+    wbuf = getattr(http, "_wbuf", None)
+    if wbuf is not None:
+        total += int(getattr(wbuf, "buffered", 0) or 0)
     return total
 
 

@@ -216,3 +216,36 @@ async def test_adapter_messages_and_request_timeouts(sio_server: Any, redis_serv
     finally:
         await pubsub.aclose()
         await silent.aclose()
+
+
+async def test_slow_consumer_figures(sio_server: Any, wait_until: Any) -> None:
+    """A client that stops reading: buffered bytes show, volatile packets are
+    dropped and counted, then its disconnect is counted."""
+    from test_slow_consumers import SlowClient
+
+    io, port = await sio_server(metrics=True, max_buffered_bytes=512 * 1024, drop_volatile_above=64 * 1024)
+    slow = SlowClient()
+    try:
+        await slow.open(port, "/socket.io/?EIO=4&transport=websocket")
+        assert (await slow.recv_text()).startswith("0{")
+        await slow.send_text("40")
+        assert (await slow.recv_text()).startswith("40{")
+        await wait_until(lambda: len(io.of("/").sockets) == 1, what="the socket")
+        (sock,) = io.of("/").sockets.values()
+        chunk = "x" * 16 * 1024
+        peak = 0.0
+        for _ in range(400):
+            if not sock.connected:
+                break
+            io.volatile.emit("v", chunk)
+            io.emit("n", chunk)
+            await asyncio.sleep(0)
+            peak = max(peak, value(samples(_local(io)), "fastsio_outbound_buffered_bytes"))
+        await wait_until(lambda: not sock.connected, what="the slow consumer to be cut")
+        found = samples(_local(io))
+        assert peak > 64 * 1024
+        assert value(found, "fastsio_volatile_dropped_total") >= 1
+        assert value(found, "fastsio_slow_consumer_disconnects_total") == 1
+        assert value(found, "socket_io_disconnect_total", namespace="/", reason="transport error") == 1
+    finally:
+        slow.close()
