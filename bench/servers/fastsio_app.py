@@ -32,6 +32,9 @@ if os.environ.get("FASTSIO_BENCH_STREAMS"):
     from fastsio.adapters.redis_streams import RedisStreamsAdapter  # noqa: E402
 
     _options["adapter"] = RedisStreamsAdapter.from_url(os.environ["FASTSIO_BENCH_STREAMS"])
+# BENCH_PARSER=msgpack: the msgpack parser (fastsio.parsers.msgpack) instead of the default.
+if os.environ.get("BENCH_PARSER") == "msgpack":
+    _options["parser"] = fastsio.parsers.msgpack
 io = fastsio.Server(**_options)  # type: ignore[arg-type]
 
 

@@ -16,7 +16,8 @@ const port = Number(arg("--port", "3000"));
 const host = arg("--host", "127.0.0.1");
 
 const httpServer = http.createServer();
-const io = new Server(httpServer);
+// BENCH_PARSER=msgpack: socket.io-msgpack-parser instead of the default JSON parser.
+const io = new Server(httpServer, process.env.BENCH_PARSER === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {});
 
 io.on("connection", (socket) => {
   socket.join("all");
