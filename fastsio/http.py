@@ -176,13 +176,16 @@ class HttpServer:
         return HttpConnection(self)
 
     async def listen(self, port: int, host: Optional[str] = "0.0.0.0", ssl: Any = None,
-                     backlog: int = 1024) -> asyncio.AbstractServer:
-        """Start accepting on ``host:port`` on the running loop."""
+                     backlog: int = 1024, sock: Any = None) -> asyncio.AbstractServer:
+        """Start accepting on ``host:port`` (or on the listening socket ``sock``) on the running loop."""
         loop = asyncio.get_running_loop()
         self._flushq = fanout.FlushQueue(loop)
         self.secure = ssl is not None
-        self._server = await loop.create_server(self._protocol_factory, host, port, ssl=ssl,
-                                                backlog=backlog, reuse_address=True)
+        if sock is not None:
+            self._server = await loop.create_server(self._protocol_factory, sock=sock, ssl=ssl, backlog=backlog)
+        else:
+            self._server = await loop.create_server(self._protocol_factory, host, port, ssl=ssl,
+                                                    backlog=backlog, reuse_address=True)
         return self._server
 
     @property

@@ -165,6 +165,9 @@ class Engine(EventEmitter):
         self._slow_consumers = 0
         self.generate_id: Callable[..., Any] = default_generate_id
         self.fallback: Optional[Callable[[Request], Any]] = None
+        #: ``fn(request) -> bool`` consulted for a request naming a session this process
+        #: does not hold; True means it took the request (workers: the owner serves it)
+        self.session_router: Optional[Callable[[Request], bool]] = None
         self._middlewares: list[Callable[..., Any]] = []
         self._http: Optional[HttpServer] = None
         self.path = path
@@ -315,6 +318,9 @@ class Engine(EventEmitter):
         """Answer one HTTP request (the HttpServer handler)."""
         if req.path not in self._paths:
             self._fallback(req)
+            return
+        router = self.session_router
+        if router is not None and router(req):
             return
         if self._middlewares:
             self._spawn(self._run_middlewares(req))
