@@ -274,11 +274,21 @@ class Server:
 
     attach = listen
 
-    def run(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None, app: Any = None) -> None:
+    def run(self, port: Optional[int] = None, host: str = "0.0.0.0", ssl: Any = None, app: Any = None,
+            workers: Union[int, str] = 1, shutdown_timeout: float = 10.0) -> None:
         """Serve until SIGINT or SIGTERM, then close gracefully (blocking, on uvloop).
 
         ``app``: an ASGI app for every path outside the Socket.IO path, as in :meth:`listen`.
+        ``workers=N`` (or ``"auto"``) serves with N processes on one port, each
+        closing within ``shutdown_timeout`` seconds on a signal: see
+        ``fastsio.workers.run`` and docs/workers.md.
         """
+        if workers != 1 or os.environ.get("FASTSIO_WORKER"):
+            from . import workers as _workers
+
+            _workers.run(self, port=port if port is not None else self._pending_port, host=host,
+                         workers=workers, ssl=ssl, shutdown_timeout=shutdown_timeout, app=app)
+            return
 
         async def main() -> None:
             await self.listen(port, host=host, ssl=ssl, app=app)

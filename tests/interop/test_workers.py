@@ -1,0 +1,320 @@
+"""workers=N: N processes on one port, no sticky load balancer, no external bus.
+
+The app (tests/interop/workers_app.py) is started in a subprocess with
+``io.run(workers=N)``; it inherits FASTSIO_NO_EXTENSIONS, so both modes are
+covered. Every answer carries the pid of the worker that gave it, so a test
+cannot pass on one worker by accident: each asserts the clients were spread
+over all N workers.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Optional
+
+import orjson
+import pytest
+
+from fastsio._impl import eio_codec
+
+from conftest import NODE_MODULES, PEERS, RunNode, _node_binary
+from raw import RawConn, build_request
+
+APP = Path(__file__).resolve().parent / "workers_app.py"
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class Served:
+    """A running primary with its workers; stdout/stderr collected as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, count: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.count = count
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._tasks = [asyncio.ensure_future(self._pump(proc.stdout, self.out)),
+                       asyncio.ensure_future(self._pump(proc.stderr, self.err))]
+
+    async def _pump(self, stream: Any, into: list[str]) -> None:
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            into.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    def stderr(self) -> str:
+        return "\n".join(self.err)
+
+    async def wait_stderr(self, text: str, timeout: float = 20, start: int = 0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.err[start:]):
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                await asyncio.sleep(0.2)
+                pytest.fail(f"no {text!r} from the primary (exit {self.proc.returncode}):\n{self.stderr()}")
+            await asyncio.sleep(0.02)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> Optional[int]:
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+                pytest.fail(f"the primary did not stop in {timeout}s:\n{self.stderr()}")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        return self.proc.returncode
+
+
+async def start(port: int, count: int, script: Path = APP, *extra: str) -> Served:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), str(port), str(count), *extra, cwd=str(ROOT), env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    served = Served(proc, port, count)
+    await served.wait_stderr(f"all {count} workers ready")
+    return served
+
+
+@pytest.fixture
+async def workers(free_port: int) -> AsyncIterator[Any]:
+    servers: list[Served] = []
+
+    async def run(count: int) -> Served:
+        s = await start(free_port, count)
+        servers.append(s)
+        return s
+
+    yield run
+    for s in servers:
+        await s.stop()
+
+
+def spread(pids: list[int], count: int) -> None:
+    """Every worker served at least one of the clients."""
+    assert len(set(pids)) == count, f"clients were served by {len(set(pids))} workers, not {count}: {pids}"
+
+
+@pytest.mark.parametrize("count", [2, 4])
+@pytest.mark.parametrize("mode", ["polling", "websocket", "upgrade"])
+async def test_clients_spread_over_workers_and_stay_with_theirs(workers: Any, run_node: RunNode,
+                                                                count: int, mode: str) -> None:
+    served = await workers(count)
+    run = (await run_node("workers_clients.mjs", "scenario=spread", f"port={served.port}", f"mode={mode}",
+                          "n=24", timeout=40)).check()
+    seen = run.one("clients")
+    spread(seen["pids"], count)
+    # every later answer to a client comes from the worker that served it first, upgrade included
+    for again in seen["again"]:
+        assert again == seen["pids"]
+    assert seen["after"] == seen["pids"]
+    assert set(seen["transports"]) == {"polling" if mode == "polling" else "websocket"}
+
+
+@pytest.mark.parametrize("count", [2, 4])
+async def test_one_keep_alive_connection_carries_sessions_of_every_worker(workers: Any, run_node: RunNode,
+                                                                          count: int) -> None:
+    served = await workers(count)
+    run = (await run_node("workers_clients.mjs", "scenario=keepalive", f"port={served.port}", "n=12",
+                          timeout=40)).check()
+    results = run.one("keepalive")["results"]
+    ports = {step["localPort"] for r in results for step in r["steps"]}
+    assert len(ports) == 1, f"the agent used {len(ports)} connections"
+    pid_of: dict[str, int] = {}
+    for r in results:
+        steps = r["steps"]
+        assert all(step["status"] == 200 for step in steps), steps
+        if r["round"] == 0:
+            assert steps[0]["body"] == "ok" and steps[1]["body"].startswith("40{")
+        assert steps[-2]["body"] == "ok"
+        answer = steps[-1]["body"]
+        assert answer.startswith(f"43{r['round']}["), answer
+        pid = json.loads(answer[3:])[0]
+        assert pid_of.setdefault(r["sid"], pid) == pid
+    spread(list(pid_of.values()), count)
+
+
+def _q(sid: str, eio: int = 4) -> str:
+    return f"/socket.io/?EIO={eio}&transport=polling&sid={sid}"
+
+
+def _post(sid: str, body: str, eio: int = 4) -> bytes:
+    raw = body.encode()
+    if eio == 3:
+        raw = f"{len(body)}:{body}".encode()
+    return build_request("POST", _q(sid, eio), {"Content-Type": "text/plain;charset=UTF-8"}, raw)
+
+
+async def _handshakes(port: int, k: int, eio: int) -> list[str]:
+    sids = []
+    for _ in range(k):
+        conn = await RawConn.connect(port)
+        resp = await conn.request("GET", f"/socket.io/?EIO={eio}&transport=polling")
+        await conn.close()
+        assert resp.status == 200, resp
+        text = resp.body.decode()
+        sids.append(orjson.loads(text[text.index("{"):text.rindex("}") + 1])["sid"])
+    return sids
+
+
+@pytest.mark.parametrize("eio", [3, 4])
+async def test_pipelined_requests_for_sessions_of_different_workers(workers: Any, eio: int) -> None:
+    served = await workers(2)
+    sids = await _handshakes(served.port, 8, eio)
+    conn = await RawConn.connect(served.port)
+    try:
+        if eio == 4:
+            # connect the namespace: POST 40, then the GET that returns the CONNECT answer
+            for sid in sids:
+                await conn.send(_post(sid, "40"))
+                assert (await conn.read_response()).body == b"ok"
+                resp = await conn.request("GET", _q(sid))
+                assert resp.status == 200 and resp.body.startswith(b"40{"), resp
+        else:
+            # EIO3 (socket.io v2): "/" is joined at once; the first poll holds "40"
+            for sid in sids:
+                resp = await conn.request("GET", _q(sid, 3))
+                assert resp.status == 200 and b"40" in resp.body, resp
+        # now everything at once, pipelined: for every session a POST then a GET, in one write
+        blob = b"".join(_post(sid, '421["pid"]', eio) + build_request("GET", _q(sid, eio)) for sid in sids)
+        await conn.send(blob)
+        pids = []
+        for sid in sids:
+            posted = await conn.read_response(timeout=10)
+            assert posted.status == 200 and posted.body == b"ok", posted
+            got = await conn.read_response(timeout=10)
+            assert got.status == 200, got
+            text = got.body.decode()
+            assert "431[" in text, text
+            pids.append(json.loads(text[text.index("431[") + 3:].split("\x1e")[0].rstrip("]") + "]")[0])
+    finally:
+        await conn.close()
+    spread(pids, 2)
+
+
+async def test_sigterm_closes_every_worker_gracefully(free_port: int) -> None:
+    served = await start(free_port, 2)
+    node = await _stream_node("scenario=resilient", f"port={free_port}", "mode=websocket", "n=8", "expect=stop")
+    try:
+        ready = await node.wait("ready")
+        spread(ready["pids"], 2)
+        code = await served.stop(signal.SIGTERM)
+        assert code == 0, served.stderr()
+        stopped = await node.wait("stopped")
+        # as with Node's io.close(): the server ends each session, the client sees its transport close
+        assert all(d == ["transport close"] for d in stopped["disconnects"]), stopped
+        lines = [line for line in served.out if line.startswith("disconnect ")]
+        assert len(lines) == 8 and all(line.endswith("server shutting down") for line in lines), served.out
+        assert {int(line.split()[1]) for line in lines} == set(ready["pids"])
+    finally:
+        await node.close()
+
+
+async def test_a_killed_worker_is_restarted_and_its_clients_come_back(workers: Any) -> None:
+    served = await workers(2)
+    node = await _stream_node("scenario=resilient", f"port={served.port}", "mode=websocket", "n=10")
+    try:
+        ready = await node.wait("ready")
+        spread(ready["pids"], 2)
+        victim = ready["pids"][0]
+        mark = len(served.err)
+        os.kill(victim, signal.SIGKILL)
+        await served.wait_stderr("restarting", start=mark)
+        back = await node.wait("back", timeout=30)
+        assert victim not in back["later"]
+        assert len(set(back["later"])) == 2, back
+        hit = [i for i, p in enumerate(ready["pids"]) if p == victim]
+        for i in hit:
+            assert back["disconnects"][i], back
+        await served.wait_stderr("all 2 workers ready")
+    finally:
+        await node.close()
+
+
+BAD_APP = '''
+import sys
+import fastsio
+io = fastsio.Server()
+import fastsio_no_such_module_here
+io.run(port=int(sys.argv[1]), host="127.0.0.1", workers=int(sys.argv[2]))
+'''
+
+
+async def test_workers_failing_at_start_stop_the_primary_with_their_error(free_port: int, tmp_path: Path) -> None:
+    script = tmp_path / "bad_app.py"
+    # the import fails in the workers only: the primary passes it once it is told it is a worker...
+    script.write_text(BAD_APP.replace("import fastsio_no_such_module_here",
+                                      "import os\nif os.environ.get('FASTSIO_WORKER'):\n"
+                                      "    import fastsio_no_such_module_here"))
+    began = time.monotonic()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), str(free_port), "2", env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1, err.decode()
+    text = err.decode()
+    assert "while starting: ModuleNotFoundError: No module named 'fastsio_no_such_module_here'" in text, text
+    assert "restarting" not in text
+    assert time.monotonic() - began < 20
+
+
+class _StreamNode:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._task = asyncio.ensure_future(self._pump())
+
+    async def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                return
+            self.raw.append(line.decode())
+            try:
+                self.lines.append(json.loads(line))
+            except ValueError:
+                pass
+
+    async def wait(self, event: str, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.lines:
+                if line.get("event") == event:
+                    return line
+                if line.get("event") in ("fail", "timeout"):
+                    pytest.fail(f"driver: {line}")
+            if time.monotonic() > deadline or (self._task.done() and not any(
+                    line.get("event") == event for line in self.lines)):
+                err = b""
+                if self.proc.stderr is not None and self._task.done():
+                    err = await self.proc.stderr.read()
+                pytest.fail(f"no {event!r} from the driver: {self.raw} {err.decode()[-2000:]}")
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self._task.cancel()
+
+
+async def _stream_node(*args: str) -> _StreamNode:
+    node = _node_binary()
+    env = dict(os.environ, NODE_PATH=str(NODE_MODULES))
+    env.pop("NODE_OPTIONS", None)
+    proc = await asyncio.create_subprocess_exec(node, str(PEERS / "workers_clients.mjs"), *args, cwd=str(PEERS),
+                                                env=env, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    return _StreamNode(proc)
