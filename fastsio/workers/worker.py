@@ -76,12 +76,11 @@ async def _main(server: Any, info: dict[str, Any], app: Any = None) -> None:
         router = Router(index, count, info["dir"], int(info["key"]), engine)
         router.install()
         router.start()
-        try:
-            from ..adapters.local import install_bus
-        except ImportError:
-            install_bus = None
-        if install_bus is not None:
-            bus = await install_bus(server, index, count, info["dir"])
+        from ..adapters.local import install_bus
+
+        # the default adapter becomes the local bus; a Redis adapter stays (one more member)
+        bus = await install_bus(server, index, count, info["dir"])
+        await server._init_adapters()
         http = engine.http_server()
         if app is not None:
             # as Server.listen(app=...) does: the app's startup runs before the port listens

@@ -201,7 +201,7 @@ async def test_pipelined_requests_for_sessions_of_different_workers(workers: Any
 
 async def test_sigterm_closes_every_worker_gracefully(free_port: int) -> None:
     served = await start(free_port, 2)
-    node = await _stream_node("scenario=resilient", f"port={free_port}", "mode=websocket", "n=8", "expect=stop")
+    node = await _stream_node("scenario=resilient", f"port={free_port}", "mode=websocket", "n=16", "expect=stop")
     try:
         ready = await node.wait("ready")
         spread(ready["pids"], 2)
@@ -211,13 +211,13 @@ async def test_sigterm_closes_every_worker_gracefully(free_port: int) -> None:
         # as with Node's io.close(): the server ends each session, the client sees its transport close
         assert all(d == ["transport close"] for d in stopped["disconnects"]), stopped
         lines = [line for line in served.out if line.startswith("disconnect ")]
-        assert len(lines) == 8 and all(line.endswith("server shutting down") for line in lines), served.out
+        assert len(lines) == 16 and all(line.endswith("server shutting down") for line in lines), served.out
         assert {int(line.split()[1]) for line in lines} == set(ready["pids"])
     finally:
         await node.close()
 
 
-async def test_a_killed_worker_is_restarted_and_its_clients_come_back(workers: Any) -> None:
+async def test_a_killed_worker_is_restarted_and_its_clients_come_back(workers: Any, run_node: RunNode) -> None:
     served = await workers(2)
     node = await _stream_node("scenario=resilient", f"port={served.port}", "mode=websocket", "n=10")
     try:
@@ -228,12 +228,19 @@ async def test_a_killed_worker_is_restarted_and_its_clients_come_back(workers: A
         os.kill(victim, signal.SIGKILL)
         await served.wait_stderr("restarting", start=mark)
         back = await node.wait("back", timeout=30)
-        assert victim not in back["later"]
-        assert len(set(back["later"])) == 2, back
-        hit = [i for i, p in enumerate(ready["pids"]) if p == victim]
-        for i in hit:
-            assert back["disconnects"][i], back
-        await served.wait_stderr("all 2 workers ready")
+        # every client answers again, none from the dead worker; the others never left
+        assert victim not in back["later"] and len(back["later"]) == 10, back
+        for i, pid in enumerate(ready["pids"]):
+            assert bool(back["disconnects"][i]) == (pid == victim), back
+            if pid != victim:
+                assert back["later"][i] == pid
+        # the successor serves (new clients spread over both workers again) and is on the bus
+        survivor = next(p for p in ready["pids"] if p != victim)
+        await _all_counted(served, run_node)
+        run = (await run_node("workers_clients.mjs", "scenario=counts", f"port={served.port}", "n=12",
+                              timeout=30)).check()
+        pids = set(run.one("counts")["pids"])
+        assert len(pids) == 2 and survivor in pids and victim not in pids
     finally:
         await node.close()
 
@@ -318,3 +325,92 @@ async def _stream_node(*args: str) -> _StreamNode:
                                                 env=env, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     return _StreamNode(proc)
+
+
+async def _all_counted(served: Served, run_node: RunNode) -> None:
+    """Waits until every worker's adapter counts all N servers (heartbeats went round)."""
+    deadline = time.monotonic() + 20
+    while True:
+        run = (await run_node("workers_clients.mjs", "scenario=counts", f"port={served.port}", "n=12",
+                              timeout=30)).check()
+        counts = run.one("counts")
+        if len(set(counts["pids"])) == served.count and all(c == served.count for c in counts["counts"]):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the workers do not all see each other: {counts}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("count", [2, 4])
+@pytest.mark.parametrize("mode", ["polling", "websocket"])
+async def test_a_broadcast_reaches_every_client_on_every_worker_once(workers: Any, run_node: RunNode,
+                                                                     count: int, mode: str) -> None:
+    served = await workers(count)
+    await _all_counted(served, run_node)
+    n = 24
+    run = (await run_node("workers_clients.mjs", "scenario=broadcast", f"port={served.port}", f"mode={mode}",
+                          f"n={n}", timeout=40)).check()
+    seen = run.one("broadcast")
+    spread(seen["pids"], count)
+    senders = [0, n - 1]
+    for i, got in enumerate(seen["got"]):
+        # exactly once each, in the order sent, with the pid of the worker that broadcast it
+        assert got == [[f"from-{k}", seen["pids"][k]] for k in senders], (i, got)
+
+
+async def test_rooms_and_except_rooms_across_workers(workers: Any, run_node: RunNode) -> None:
+    served = await workers(4)
+    await _all_counted(served, run_node)
+    n = 24
+    run = (await run_node("workers_clients.mjs", "scenario=rooms", f"port={served.port}", "mode=websocket",
+                          f"n={n}", timeout=40)).check()
+    seen = run.one("rooms")
+    spread(seen["pids"], 4)
+    for i, got in enumerate(seen["got"]):
+        odd, three = i % 2 == 1, i % 3 == 0
+        want = []
+        if odd:
+            want.append("odd")
+        if not odd and not three:
+            want.append("even-not-three")
+        if not odd:
+            want.append("not-odd")
+        if three or odd:
+            want.append("three-or-odd")
+        assert got == want, (i, got, want)
+
+
+async def test_acks_fetch_sockets_count_and_server_side_emit_across_workers(workers: Any, run_node: RunNode) -> None:
+    served = await workers(4)
+    await _all_counted(served, run_node)
+    n = 16
+    run = (await run_node("workers_clients.mjs", "scenario=cluster", f"port={served.port}", "mode=websocket",
+                          f"n={n}", timeout=40)).check()
+    seen = run.one("cluster")
+    spread(seen["pids"], 4)
+    # broadcast acks: every client's answer, wherever it lives
+    assert seen["acks"] == sorted(f"c{i}" for i in range(n))
+    # fetch_sockets: every client, with its data (the pid of its own worker) and rooms
+    fetched = seen["fetched"]
+    assert len(fetched) == n
+    by_name = {row[1]: row for row in fetched}
+    for i in range(n):
+        _sid, name, pid, rooms = by_name[f"c{i}"]
+        assert pid == seen["pids"][i]
+        assert f"r{i % 3}" in rooms
+    assert seen["count"] == 4
+    # server_side_emit with an ack: every OTHER worker answers with its pid
+    assert len(seen["sse"]) == 3 and set(seen["sse"]) | {seen["pids"][2]} == set(seen["pids"])
+
+
+async def test_disconnect_sockets_and_sockets_join_across_workers(workers: Any, run_node: RunNode) -> None:
+    served = await workers(2)
+    await _all_counted(served, run_node)
+    n = 12
+    run = (await run_node("workers_clients.mjs", "scenario=kick", f"port={served.port}", "mode=websocket",
+                          f"n={n}", timeout=40)).check()
+    seen = run.one("kick")
+    spread(seen["pids"], 2)
+    assert all("everyone" in row[3] for row in seen["fetched"]) and len(seen["fetched"]) == n
+    for i, reason in enumerate(seen["reasons"]):
+        assert reason == ("io server disconnect" if i % 2 else None), (i, reason)

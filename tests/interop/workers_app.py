@@ -5,6 +5,7 @@ command line, ``python -m fastsio serve workers_app:io``).
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from typing import Any
@@ -23,7 +24,8 @@ def on_connection(socket: Any) -> None:
     for room in auth.get("rooms") or ():
         socket.join(room)
     socket.on("pid", lambda *a: PID)
-    socket.on("disconnect", lambda reason: print(f"disconnect {PID} {auth.get('name')} {reason}", flush=True))
+    # one write per line: several workers share the test's stdout pipe
+    socket.on("disconnect", lambda reason: os.write(1, f"disconnect {PID} {auth.get('name')} {reason}\n".encode()))
 
     @socket.on("bcast")
     def bcast(spec: dict[str, Any]) -> int:
@@ -46,7 +48,8 @@ def on_connection(socket: Any) -> None:
 
     @socket.on("count")
     async def count() -> Any:
-        return await io.of("/").adapter.server_count()
+        n = io.of("/").adapter.server_count()
+        return await n if inspect.isawaitable(n) else n
 
     @socket.on("kick")
     def kick(room: str) -> int:

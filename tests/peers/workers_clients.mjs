@@ -121,6 +121,14 @@ const scenarios = {
     agent.destroy();
   },
 
+  // which worker serves each client, and how many servers each worker's adapter counts
+  async counts() {
+    const { list, pids } = await many();
+    const counts = await Promise.all(list.map((s) => ack(s, "count")));
+    out("counts", { pids, counts });
+    list.forEach((s) => s.disconnect());
+  },
+
   // A broadcast from one client reaches every client on every worker exactly once.
   async broadcast() {
     const { list, pids } = await many();
