@@ -1,8 +1,9 @@
 """workers=N: N processes on one port, no sticky load balancer, no external bus.
 
-The app (tests/interop/workers_app.py) is started in a subprocess with
-``io.run(workers=N)``; it inherits FASTSIO_NO_EXTENSIONS, so both modes are
-covered. Every answer carries the pid of the worker that gave it, so a test
+The app (tests/interop/workers_app.py) is started in a subprocess through
+the command line (``python -m fastsio serve workers_app:io --workers N``;
+one test goes through ``io.run(workers=N)`` in a script); it inherits
+FASTSIO_NO_EXTENSIONS, so both modes are covered. Every answer carries the pid of the worker that gave it, so a test
 cannot pass on one worker by accident: each asserts the clients were spread
 over all N workers.
 """
@@ -72,11 +73,13 @@ class Served:
         return self.proc.returncode
 
 
-async def start(port: int, count: int, script: Path = APP, *extra: str) -> Served:
+async def start(port: int, count: int) -> Served:
+    """``python -m fastsio serve workers_app:io --workers N``: the real command line, in a subprocess."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), str(port), str(count), *extra, cwd=str(ROOT), env=env,
+        sys.executable, "-m", "fastsio", "serve", "workers_app:io", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(count), cwd=str(APP.parent), env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     served = Served(proc, port, count)
     await served.wait_stderr(f"all {count} workers ready")
