@@ -135,6 +135,8 @@ class LocalBus:
         # adapter uid -> the worker it lives on (responses go there only)
         self.uid_worker: dict[str, int] = {}
         self._out: dict[int, _Out] = {}
+        self._pending: dict[int, list[bytes]] = {}
+        self._flush_scheduled = False
         self._queued: dict[int, deque[bytes]] = {i: deque() for i in range(count) if i != index}
         self._connecting: set[int] = set()
         self._retry: dict[int, float] = {}
@@ -160,6 +162,7 @@ class LocalBus:
 
     async def close(self) -> None:
         """Close every connection (after what is queued on them has been written)."""
+        self._flush()
         self._closed = True
         if self._server is not None:
             self._server.close()
@@ -189,13 +192,33 @@ class LocalBus:
     def _send(self, index: int, frame: bytes) -> None:
         out = self._out.get(index)
         if out is not None and out.transport is not None:
-            out.transport.write(frame)
+            # coalesced: what one loop iteration publishes leaves in one write per worker,
+            # so the receiver applies it in one iteration and writes to its clients once
+            pending = self._pending.get(index)
+            if pending is None:
+                self._pending[index] = [frame]
+                if not self._flush_scheduled and self._loop is not None:
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush)
+            else:
+                pending.append(frame)
             return
         queue = self._queued[index]
         if len(queue) >= MAX_QUEUED:
             queue.popleft()
         queue.append(frame)
         self._connect(index)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        for index, frames in pending.items():
+            out = self._out.get(index)
+            if out is not None and out.transport is not None:
+                out.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            else:
+                for frame in frames:
+                    self._send(index, frame)
 
     def _connect(self, index: int) -> None:
         if self._closed or index in self._connecting or index in self._out or self._loop is None:
