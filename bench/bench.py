@@ -69,6 +69,31 @@ SERVERS: dict[str, dict[str, Any]] = {
         "cmd": [BENCH_PY, str(BENCH / "servers" / "pysio_app.py")],
         "env": {},
     },
+    # one port, N processes: fastsio workers vs Node's cluster + sticky + cluster-adapter
+    "fastsio-w1": {
+        "label": "fastsio, 1 process",
+        "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py")],
+        "env": {"FASTSIO_NO_EXTENSIONS": "0"},
+        "tree": True,
+    },
+    "fastsio-w2": {
+        "label": "fastsio workers=2",
+        "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py"), "--workers", "2"],
+        "env": {"FASTSIO_NO_EXTENSIONS": "0"},
+        "tree": True,
+    },
+    "node-c1": {
+        "label": "Node cluster x1 (sticky + cluster-adapter)",
+        "cmd": [NODE, str(BENCH / "servers" / "node_cluster_app.js"), "--workers", "1"],
+        "env": {},
+        "tree": True,
+    },
+    "node-c2": {
+        "label": "Node cluster x2 (sticky + cluster-adapter)",
+        "cmd": [NODE, str(BENCH / "servers" / "node_cluster_app.js"), "--workers", "2"],
+        "env": {},
+        "tree": True,
+    },
     "floor": {
         "label": "floor: bare ws writes",
         "cmd": [NODE, str(BENCH / "servers" / "floor_app.js")],
@@ -147,6 +172,9 @@ def run_one(server: str, name: str, params: dict[str, Any], logdir: Path, run: i
             wait_port(port, proc)
             time.sleep(0.3)
             args = [NODE, str(BENCH / "loadgen.js"), "--port", str(port), "--pid", str(proc.pid)]
+            if spec.get("tree"):
+                # CPU and RSS of the server's whole process tree (primary and workers)
+                args += ["--tree", "1"]
             args += ["--clk-tck", str(os.sysconf("SC_CLK_TCK"))]
             for k, v in params.items():
                 if k != "plot":
@@ -562,8 +590,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small loads, 1 run; writes to bench/out/")
     ap.add_argument("--runs", type=int, default=None, help="runs per scenario and server (default 3, quick 1)")
-    default_servers = [s for s in SERVERS if s != "fastsio-metrics"]  # metrics on: ask for it by name
-    ap.add_argument("--servers", default=",".join(default_servers), help="comma-separated subset of " + ",".join(SERVERS))
+    # metrics on and the multi-process servers: only when asked for by name
+    default_servers = [s for s in SERVERS if s != "fastsio-metrics" and not SERVERS[s].get("tree")]
+    ap.add_argument("--servers", default=",".join(default_servers),
+                    help="comma-separated subset of " + ",".join(SERVERS)
+                    + " (fastsio-metrics and the multi-process ones, *-w1/w2 and node-c1/c2, only when named)")
     ap.add_argument("--scenarios", default=None, help="comma-separated subset of the scenario names")
     ap.add_argument("--out", default=None, help="output directory (default bench/, quick: bench/out/)")
     ap.add_argument("--from-json", default=None, help="only rewrite RESULTS.md and the plot from a results.json")

@@ -27,6 +27,7 @@ const fs = require("fs");
 const opts = {
   port: 3000,
   pid: 0,
+  tree: 0, // 1: CPU and RSS of --pid and all its descendants (a primary and its workers)
   scenario: "fanout",
   clients: 1000,
   burst: 200,
@@ -62,18 +63,57 @@ function log(...a) {
 
 // ---------------------------------------------------------------- /proc
 
+function statFields(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
+  // rest[0] is field 3 (state), rest[1] the parent pid; utime and stime are fields 14 and 15.
+  return s.slice(s.lastIndexOf(")") + 2).split(" ");
+}
+
+// the server's processes: --pid, and with --tree 1 every descendant of it
+function serverPids() {
+  if (!opts.tree) return [opts.pid];
+  const parent = new Map();
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      parent.set(Number(name), Number(statFields(name)[1]));
+    } catch (e) {
+      // gone meanwhile
+    }
+  }
+  const pids = [opts.pid];
+  for (let i = 0; i < pids.length; i++) {
+    for (const [pid, ppid] of parent) if (ppid === pids[i]) pids.push(pid);
+  }
+  return pids;
+}
+
 function serverCpuUs() {
   if (!opts.pid) return 0;
-  const s = fs.readFileSync(`/proc/${opts.pid}/stat`, "latin1");
-  const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
-  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return ((Number(rest[11]) + Number(rest[12])) * 1e6) / opts.clkTck;
+  let total = 0;
+  for (const pid of serverPids()) {
+    try {
+      const rest = statFields(pid);
+      total += ((Number(rest[11]) + Number(rest[12])) * 1e6) / opts.clkTck;
+    } catch (e) {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 function serverRss() {
   if (!opts.pid) return 0;
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${opts.pid}/status`, "latin1"));
-  return m ? Number(m[1]) * 1024 : 0;
+  let total = 0;
+  for (const pid of serverPids()) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "latin1"));
+      total += m ? Number(m[1]) * 1024 : 0;
+    } catch (e) {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 function selfCpuUs() {

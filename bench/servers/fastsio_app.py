@@ -1,6 +1,6 @@
 """fastsio running the benchmark app (compiled, or pure with FASTSIO_NO_EXTENSIONS=1).
 
-    python fastsio_app.py --port 3000
+    python fastsio_app.py --port 3000 [--workers N]
     python fastsio_app.py --port 3000 --asgi     # with a FastAPI app hosted on the same port
 
 On connection: join room "all". Event bcast(n, payload): emit "msg" with
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--asgi", action="store_true", help="host a FastAPI app on the same port")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     app = None
     if args.asgi:
@@ -70,9 +71,12 @@ def main() -> None:
         async def health() -> dict[str, int]:
             return {"clients": len(io.sockets.sockets)}
 
-    print(f"READY fastsio {fastsio.__version__} implementation={fastsio.IMPLEMENTATION} "
-          f"on {args.host}:{args.port}{' with a FastAPI app' if app is not None else ''}", flush=True)
-    io.run(port=args.port, host=args.host, app=app)
+    if not os.environ.get("FASTSIO_WORKER"):
+        # the primary prints it once (workers run this same program again)
+        print(f"READY fastsio {fastsio.__version__} implementation={fastsio.IMPLEMENTATION} "
+              f"on {args.host}:{args.port}{' with a FastAPI app' if app is not None else ''}"
+              + (f" workers={args.workers}" if args.workers > 1 else ""), flush=True)
+    io.run(port=args.port, host=args.host, app=app, workers=args.workers)
 
 
 if __name__ == "__main__":
