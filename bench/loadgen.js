@@ -434,7 +434,7 @@ async function connectMany(n, concurrency, into) {
     while (started < n) {
       started++;
       const c = new Conn();
-      await withTimeout(c.open(opts.port), 30, "connect");
+      await withTimeout(c.open(opts.port), opts.timeout, "connect");
       into.push(c);
     }
   };

@@ -338,8 +338,8 @@ async def install_bus(server: Any, index: int, count: int, directory: str) -> Op
     if server.adapter() not in (InMemoryAdapter, SessionAwareAdapter):
         return None
     if server.adapter() is SessionAwareAdapter:
-        logger.warning("connection state recovery is not carried over the local bus: a client that comes "
-                       "back to another worker gets a new session")
+        logger.warning("connection state recovery is not available over the local bus between workers "
+                       "(clients that come back get a new session); the Redis Streams adapter carries it")
     bus = LocalBus(index, count, directory)
     await bus.start()
 

@@ -60,3 +60,12 @@ def test_resolve_workers() -> None:
     for bad in (0, -1, "4", 2.0, True, 1000):
         with pytest.raises(ValueError):
             resolve_workers(bad)  # type: ignore[arg-type]
+
+
+def test_current_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastsio.workers import ENV, current_worker
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert current_worker() is None
+    monkeypatch.setenv(ENV, '{"index": 2, "count": 4}')
+    assert current_worker() == (2, 4)
