@@ -492,3 +492,56 @@ async def _wait(predicate: Any, timeout: float) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out")
         await asyncio.sleep(0.02)
+
+
+ASGI_APP = '''
+import os
+import sys
+
+import fastsio
+
+io = fastsio.Server()
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+
+
+io.run(port=int(sys.argv[1]), host="127.0.0.1", app=app, workers=2)
+'''
+
+
+async def test_an_asgi_app_is_served_by_every_worker(free_port: int, tmp_path: Path) -> None:
+    script = tmp_path / "asgi_app.py"
+    script.write_text(ASGI_APP)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), str(free_port), cwd=str(tmp_path),
+                                                env=env, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    served = Served(proc, free_port, 2)
+    try:
+        await served.wait_stderr("all 2 workers ready")
+        pids = []
+        for _ in range(clients_for(2)):
+            conn = await RawConn.connect(free_port)
+            try:
+                resp = await conn.request("GET", "/hello")
+            finally:
+                await conn.close()
+            assert resp.status == 200, resp
+            pids.append(int(resp.body))
+        spread(pids, 2)
+        # the Socket.IO path is still the server's
+        sids = await _handshakes(free_port, 2, 4)
+        assert all(len(sid) == 20 for sid in sids)
+    finally:
+        assert await served.stop() == 0
