@@ -67,7 +67,7 @@ class Namespace(EventEmitter):
     """
 
     __slots__ = ("name", "server", "sockets", "adapter", "_pre_connect", "_fns", "_ids", "_outgoing_sids", "_parent",
-                 "_encode", "_directs", "_adapter_init")
+                 "_encode", "_directs", "_adapter_init", "_dispatch_hook")
 
     def __init__(self, server: "Server", name: str) -> None:
         super().__init__()
@@ -83,6 +83,8 @@ class Namespace(EventEmitter):
         # at this set only when it is not empty.
         self._outgoing_sids: set[str] = set()
         self._parent: Optional["ParentNamespace"] = None
+        # fn(socket, data, ack_id) taking over event dispatch for this namespace (fastsio.compat)
+        self._dispatch_hook: Optional[Callable[[Socket, list[Any], Optional[int]], None]] = None
         # The server's parser encodes every packet of this namespace.
         self._encode: Callable[..., list[Any]] = server._parser.encode
         self._adapter_init: Optional[Awaitable[Any]] = None

@@ -653,7 +653,14 @@ class Socket(EventEmitter):
             self._dispatch(data, ack_id)
 
     def _dispatch(self, data: list[Any], ack_id: Optional[int]) -> None:
-        if not self.connected or self._listeners is None:
+        if not self.connected:
+            return
+        hook = self.nsp._dispatch_hook
+        if hook is not None:
+            # a layer above routes every event itself (fastsio.compat)
+            hook(self, data, ack_id)
+            return
+        if self._listeners is None:
             return
         name = data[0]
         listeners = self._listeners.get(name if isinstance(name, str) else _js_number_key(name))
