@@ -59,6 +59,11 @@ SERVERS: dict[str, dict[str, Any]] = {
         "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py"), "--asgi"],
         "env": {"FASTSIO_NO_EXTENSIONS": "0"},
     },
+    "compat": {
+        "label": "fastsio.compat (python-socketio app)",
+        "cmd": [FASTSIO_PY, str(BENCH / "servers" / "compat_app.py")],
+        "env": {"FASTSIO_NO_EXTENSIONS": "0"},
+    },
     "node": {
         "label": "Node socket.io",
         "cmd": [NODE, str(BENCH / "servers" / "node_app.js")],

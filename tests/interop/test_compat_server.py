@@ -360,3 +360,20 @@ async def test_asgi_app_socketio_path_and_lifespan_hooks(free_port: int, clients
     for files in tables:
         for path in paths:
             assert get_static_file(path, files) == reference(path, files), (files, path)
+
+
+async def test_msgpack_serializer_with_python_socketios_msgpack_client(free_port: int) -> None:
+    sio = await start(free_port, serializer="msgpack")
+
+    @sio.on("echo")
+    async def echo(sid: str, data: Any) -> Any:
+        return data
+
+    c = pysio.AsyncClient(serializer="msgpack", reconnection=False)
+    try:
+        await client_connect(c, free_port)
+        value = {"n": 1, "bin": b"\x00\xff", "list": [1.5, None, "é"]}
+        assert await c.call("echo", value, timeout=WAIT) == value
+    finally:
+        await c.disconnect()
+        await sio.shutdown()
