@@ -64,6 +64,12 @@ SERVERS: dict[str, dict[str, Any]] = {
         "cmd": [FASTSIO_PY, str(BENCH / "servers" / "compat_app.py")],
         "env": {"FASTSIO_NO_EXTENSIONS": "0"},
     },
+    "fastsio-uvicorn": {
+        # fastsio.ASGIApp(io) under uvicorn, with the options pysio_app.py gives uvicorn (issue 14)
+        "label": "fastsio.ASGIApp + uvicorn",
+        "cmd": [FASTSIO_PY, str(BENCH / "servers" / "fastsio_app.py"), "--uvicorn"],
+        "env": {"FASTSIO_NO_EXTENSIONS": "0"},
+    },
     "node": {
         "label": "Node socket.io",
         "cmd": [NODE, str(BENCH / "servers" / "node_app.js")],
@@ -120,6 +126,33 @@ FULL: dict[str, dict[str, Any]] = {
     # Extra client counts for the plot only.
     "fanout-200": {"scenario": "fanout", "clients": 200, "burst": 200, "warmup": 20, "singles": 100, "plot": True},
 }
+# Issue 14: fan-out for every kind of client. Run only when named in --scenarios.
+# "env" goes to every server of the scenario (the apps read BENCH_DEFLATE /
+# BENCH_EIO3), "servers" limits the scenario to the servers that can run it.
+_F = {"scenario": "fanout", "clients": 1000, "burst": 100, "warmup": 10, "singles": 30}
+EXTRA: dict[str, dict[str, Any]] = {
+    "fanout-polling-1000": {**_F, "transport": "polling",
+                            "servers": ["fastsio", "fastsio-pure", "node", "pysio"]},
+    "fanout-deflate-1000": {**_F, "deflate": 1, "env": {"BENCH_DEFLATE": "1"},
+                            "servers": ["fastsio", "fastsio-pure", "node", "pysio"]},
+    "fanout-v4-1000": {**_F, "servers": ["fastsio", "fastsio-pure", "node"]},
+    "fanout-eio3-1000": {**_F, "eio": 3, "env": {"BENCH_EIO3": "1"}, "servers": ["fastsio", "fastsio-pure", "node"]},
+    "fanout-asgi-1000": {**_F, "servers": ["fastsio-uvicorn", "pysio", "fastsio"], "reference": "pysio"},
+}
+EXTRA_QUICK: dict[str, dict[str, Any]] = {
+    name: {**p, "clients": 100, "burst": 20, "warmup": 5, "singles": 5} for name, p in EXTRA.items()
+}
+# what each extra scenario's table says about its clients
+EXTRA_TITLES = {
+    "fanout-polling-1000": "Engine.IO v4 long-polling only clients (GET loop, POST for acks and pongs)",
+    "fanout-deflate-1000": "WebSocket clients offering permessage-deflate; servers compress every message "
+                           "(fastsio `per_message_deflate={'threshold': 0}`, Node `perMessageDeflate: {threshold: 0}`)",
+    "fanout-v4-1000": "WebSocket v4 clients (the reference for the EIO3 table)",
+    "fanout-eio3-1000": "Engine.IO v3 (socket.io v2) WebSocket clients (`allow_eio3=True` / `allowEIO3: true`)",
+    "fanout-asgi-1000": "WebSocket v4 clients; fastsio.ASGIApp and python-socketio both under uvicorn",
+}
+LOADGEN_SKIP = ("plot", "env", "servers", "reference")
+
 QUICK: dict[str, dict[str, Any]] = {
     "fanout-1000": {"scenario": "fanout", "clients": 1000, "burst": 50, "warmup": 10, "singles": 30},
     "fanout-5000": {"scenario": "fanout", "clients": 2000, "burst": 20, "warmup": 5, "singles": 10},
@@ -166,7 +199,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def run_one(server: str, name: str, params: dict[str, Any], logdir: Path, run: int) -> dict[str, Any]:
     spec = SERVERS[server]
     port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **spec["env"])
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **spec["env"], **params.get("env", {}))
     logfile = logdir / f"{server}-{name}-{run}.log"
     with open(logfile, "wb") as out:
         proc = subprocess.Popen(
@@ -182,7 +215,7 @@ def run_one(server: str, name: str, params: dict[str, Any], logdir: Path, run: i
                 args += ["--tree", "1"]
             args += ["--clk-tck", str(os.sysconf("SC_CLK_TCK"))]
             for k, v in params.items():
-                if k != "plot":
+                if k not in LOADGEN_SKIP:
                     args += [f"--{k}", str(v)]
             cp = subprocess.run(args, capture_output=True, timeout=900, cwd=BENCH)
             lines = cp.stdout.decode().strip().splitlines()
@@ -258,18 +291,19 @@ def table(
     columns: list[tuple[str, tuple[str, ...], str, bool]],
     note: str = "",
     complete: Optional[tuple[str, ...]] = None,
+    reference: str = REFERENCE,
 ) -> str:
-    """One markdown table: per column the median, its ratio to Node and the min–max."""
+    """One markdown table: per column the median, its ratio to Node (or `reference`) and the min–max."""
     lines = [f"### {title}", ""]
     if note:
         lines += [note, ""]
     head = ["server"]
     for label, _, _, better_high in columns:
-        head += [label, "vs Node", "min – max"]
+        head += [label, "vs Node" if reference == REFERENCE else f"vs {reference}", "min – max"]
     head.append("runs ok")
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] + ["--:"] * (len(head) - 2) + ["--:"]) + "|")
-    ref_runs = data.get(REFERENCE, [])
+    ref_runs = data.get(reference, [])
     for server, runs in data.items():
         row = [SERVERS[server]["label"] + _impl_note(runs)]
         for label, path, unit, better_high in columns:
@@ -501,6 +535,27 @@ def write_results(results: dict[str, Any], path: Path, quick: bool) -> None:
                 complete=("burst", "complete"),
             )
         )
+    extra = [n for n in EXTRA if n in data]
+    if extra:
+        out += ["## (H) Fan-out for every kind of client (issue 14)", ""]
+    for name in extra:
+        p = sc[name]
+        out.append(
+            table(
+                f"`{name}`: {p['clients']:,} clients, {EXTRA_TITLES[name]}",
+                sel(name),
+                [
+                    ("burst msgs/s", ("burst", "msgs_per_s"), "", True),
+                    ("burst CPU µs/msg", ("burst", "cpu_us_per_msg"), "", False),
+                    ("single CPU µs/msg", ("single", "cpu_us_per_msg"), "", False),
+                    ("single round ms", ("single", "round_p50_ms"), "", False),
+                ],
+                note=f"Bursts of `bcast({p['burst']})` repeated until the phase lasts 1 s, then {p['singles']} "
+                "single acked broadcasts, each waiting for every delivery.",
+                complete=("burst", "complete"),
+                reference=p.get("reference", REFERENCE),
+            )
+        )
     out += ["## Load generator cost", ""]
     out += [
         "Load generator CPU per delivered message in the burst phases (median), to show the clients are not the "
@@ -595,11 +650,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small loads, 1 run; writes to bench/out/")
     ap.add_argument("--runs", type=int, default=None, help="runs per scenario and server (default 3, quick 1)")
-    # metrics on and the multi-process servers: only when asked for by name
-    default_servers = [s for s in SERVERS if s != "fastsio-metrics" and not SERVERS[s].get("tree")]
-    ap.add_argument("--servers", default=",".join(default_servers),
+    # metrics on, fastsio under uvicorn and the multi-process servers: only when asked for by name
+    # (or, for fastsio-uvicorn, by an issue-14 scenario)
+    default_servers = [s for s in SERVERS
+                       if s not in ("fastsio-metrics", "fastsio-uvicorn") and not SERVERS[s].get("tree")]
+    ap.add_argument("--servers", default=None,
                     help="comma-separated subset of " + ",".join(SERVERS)
-                    + " (fastsio-metrics and the multi-process ones, *-w1/w2 and node-c1/c2, only when named)")
+                    + " (fastsio-metrics, fastsio-uvicorn and the multi-process ones, *-w1/w2 and node-c1/c2,"
+                    " only when named; an issue-14 scenario runs its own list)")
     ap.add_argument("--scenarios", default=None, help="comma-separated subset of the scenario names")
     ap.add_argument("--out", default=None, help="output directory (default bench/, quick: bench/out/)")
     ap.add_argument("--from-json", default=None, help="only rewrite RESULTS.md and the plot from a results.json")
@@ -622,8 +680,13 @@ def main() -> None:
 
     scenarios = QUICK if args.quick else FULL
     if args.scenarios:
-        scenarios = {k: v for k, v in scenarios.items() if k in args.scenarios.split(",")}
-    servers = [s for s in args.servers.split(",") if s]
+        wanted = args.scenarios.split(",")
+        every = {**scenarios, **(EXTRA_QUICK if args.quick else EXTRA)}
+        unknown = [w for w in wanted if w not in every]
+        if unknown:
+            sys.exit(f"unknown scenario {', '.join(unknown)}; known: {', '.join(every)}")
+        scenarios = {k: v for k, v in every.items() if k in wanted}
+    servers = [s for s in args.servers.split(",") if s] if args.servers else list(SERVERS)
     for s in servers:
         if s not in SERVERS:
             sys.exit(f"unknown server {s}; known: {', '.join(SERVERS)}")
@@ -641,9 +704,13 @@ def main() -> None:
     log(f"{info['cores']} cores, {info['cpu']}; servers {servers}; {runs} runs of {list(scenarios)}")
     data: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, params in scenarios.items():
-        data[name] = {s: [] for s in servers}
+        if args.servers or "servers" in params:
+            here = [s for s in servers if s in params.get("servers", servers)]
+        else:
+            here = [s for s in servers if s in default_servers]
+        data[name] = {s: [] for s in here}
         for run in range(runs):
-            for server in servers:
+            for server in here:
                 t = time.monotonic()
                 r = run_one(server, name, params, logdir, run)
                 data[name][server].append(r)

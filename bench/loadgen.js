@@ -17,10 +17,25 @@
 //   echo    --clients clients each doing --per-client sequential acked echoes.
 //   connect --total handshakes + namespace connects at --concurrency, each
 //           closed once connected.
+//
+// Client kinds (fanout/binary/echo; issue 14):
+//   --transport polling  Engine.IO v4 long-polling only: a GET loop per client
+//                        (payloads split on \x1e) and POSTs for acks, pongs and
+//                        events, one POST in flight per client (keep-alive agent).
+//   --eio 3              Engine.IO v3 / Socket.IO v4 protocol (socket.io v2
+//                        clients) over WebSocket: no "40" sent (the server
+//                        connects "/" itself), the client pings.
+//   --deflate 1          offers permessage-deflate; compressed frames (RSV1) are
+//                        inflated (zlib inflateRaw, RFC 7692: 00 00 ff ff trailer
+//                        appended), then counted. server_no_context_takeover is
+//                        asked for (fastsio always answers with it), so every
+//                        message inflates on its own.
 "use strict";
 const net = require("net");
 const crypto = require("crypto");
 const fs = require("fs");
+const http = require("http");
+const zlib = require("zlib");
 
 // ---------------------------------------------------------------- options
 
@@ -46,6 +61,9 @@ const opts = {
   maxBursts: 25, // ...up to this many
   settle: 1000, // ms of idle before the idle-RSS sample
   offset: 0, // 1: the server appends a recovery offset (a string) to every broadcast
+  transport: "websocket", // or "polling"
+  eio: 4, // 3: Engine.IO v3 over WebSocket
+  deflate: 0, // 1: offer permessage-deflate and inflate what arrives compressed
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -228,6 +246,8 @@ function withTimeout(p, s, what) {
 // ---------------------------------------------------------------- a client
 
 const HTTP_END = Buffer.from("\r\n\r\n");
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const SYNC_FLUSH = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
 let conns_open = 0;
 
 class Conn {
@@ -255,8 +275,9 @@ class Conn {
         conns_open++;
         const key = crypto.randomBytes(16).toString("base64");
         sock.write(
-          `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+          `GET /socket.io/?EIO=${opts.eio}&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
             `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
+            (opts.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits\r\n" : "") +
             `Sec-WebSocket-Version: 13\r\n\r\n`
         );
       });
@@ -326,6 +347,18 @@ class Conn {
         return;
       }
       this.state = 1;
+      const ext = /^sec-websocket-extensions:(.*)$/im.exec(head);
+      if (ext && /permessage-deflate/i.test(ext[1])) {
+        // server_no_context_takeover (asked for, and fastsio always uses it):
+        // every message inflates on its own.
+        if (!/server_no_context_takeover/i.test(ext[1])) {
+          this.fail(new Error(`deflate without server_no_context_takeover: ${ext[1]}`));
+          this.sock.destroy();
+          return;
+        }
+        this.inflater = true;
+        stats.deflateNegotiated = (stats.deflateNegotiated || 0) + 1;
+      }
       chunk = this.buf.subarray(i + 4);
       this.buf = null;
       if (chunk.length === 0) return;
@@ -361,14 +394,22 @@ class Conn {
       if (end > len) {
         // A large frame that is only counted: classify it from its first
         // bytes and skip the rest as it arrives instead of buffering it.
-        if (plen > 64 && len - start >= 4) {
+        // (A compressed frame is kept whole: it must be inflated.)
+        if (plen > 64 && len - start >= 4 && !(chunk[pos] & 0x40)) {
           this.onFrame(op, chunk, start, len, plen);
           this.skip = end - len;
           pos = len;
         }
         break;
       }
-      this.onFrame(op, chunk, start, end, plen);
+      if (chunk[pos] & 0x40 && this.inflater) {
+        // RFC 7692: inflate payload + 00 00 ff ff.
+        const raw = zlib.inflateRawSync(Buffer.concat([chunk.subarray(start, end), DEFLATE_TAIL]), SYNC_FLUSH);
+        stats.inflated = (stats.inflated || 0) + 1;
+        this.onFrame(op, raw, 0, raw.length, raw.length);
+      } else {
+        this.onFrame(op, chunk, start, end, plen);
+      }
       pos = end;
     }
     if (pos < len) this.buf = Buffer.from(chunk.subarray(pos));
@@ -411,7 +452,9 @@ class Conn {
         this.sock.write(PONG_3());
       } else if (c0 === 0x30 /* 0: engine.io open */ && this.state === 1) {
         this.state = 2;
-        this.send("40");
+        // Engine.IO v3: the server connects "/" by itself (socket.io v2 clients).
+        if (opts.eio !== 3) this.send("40");
+        else eio3Conns.push(this);
       } else if (c0 === 0x31 /* 1: engine.io close */) {
         this.fail(new Error("engine.io close"));
       }
@@ -428,12 +471,185 @@ class Conn {
   }
 }
 
+// Engine.IO v3: the client pings (every 15 s, under any server's pingInterval + pingTimeout).
+const eio3Conns = [];
+setInterval(() => {
+  for (const c of eio3Conns) if (c.state === 3) c.send("2");
+}, 15000).unref();
+
+// ---------------------------------------------------------------- a polling client
+
+const pollAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 100000 });
+
+// Engine.IO v4 long-polling only: a GET loop, POSTs for what the client sends
+// (one POST in flight at a time, queued packets joined with \x1e).
+class PollConn {
+  constructor() {
+    this.state = 0;
+    this.msgs = 0;
+    this.bins = 0;
+    this.ackId = -1;
+    this.ackResolve = null;
+    this.nextAck = 1;
+    this.sid = null;
+    this.outq = [];
+    this.posting = false;
+    this.closed = false;
+    this.onReady = null;
+    this.onFail = null;
+  }
+
+  request(method, body) {
+    const sid = this.sid ? `&sid=${encodeURIComponent(this.sid)}` : "";
+    const headers = body === undefined ? {} : { "Content-Type": "text/plain;charset=UTF-8", "Content-Length": Buffer.byteLength(body) };
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { agent: pollAgent, host: "127.0.0.1", port: this.port, method, path: `/socket.io/?EIO=4&transport=polling${sid}`, headers },
+        (res) => {
+          const parts = [];
+          res.on("data", (d) => parts.push(d));
+          res.on("end", () => {
+            const text = Buffer.concat(parts).toString("utf8");
+            if (res.statusCode !== 200) reject(new Error(`polling ${method} ${res.statusCode}: ${text.slice(0, 100)}`));
+            else resolve(text);
+          });
+          res.on("error", reject);
+        }
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  open(port) {
+    this.port = port;
+    return new Promise(async (resolve, reject) => {
+      this.onReady = resolve;
+      this.onFail = reject;
+      try {
+        const hs = await this.request("GET");
+        if (hs[0] !== "0") throw new Error(`bad polling handshake ${hs.slice(0, 80)}`);
+        this.sid = JSON.parse(hs.slice(1).split("\x1e")[0]).sid;
+        this.state = 2;
+        conns_open++;
+        this.post("40");
+        this.pollLoop();
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+  }
+
+  async pollLoop() {
+    while (!this.closed && this.state < 4) {
+      let body;
+      try {
+        body = await this.request("GET");
+      } catch (err) {
+        if (!this.closed) this.fail(err);
+        return;
+      }
+      this.onPayload(body);
+    }
+  }
+
+  onPayload(body) {
+    for (const p of body.split("\x1e")) this.onPacket(p);
+    checkTarget();
+  }
+
+  onPacket(p) {
+    const c0 = p.charCodeAt(0);
+    if (c0 === 0x34 /* 4 */) {
+      const c1 = p.charCodeAt(1);
+      if (c1 === 0x32) {
+        this.msgs++;
+        stats.delivered++;
+        if (this.capture) {
+          this.capture = false;
+          this.captured = p;
+        }
+      } else if (c1 === 0x33) {
+        let i = 2;
+        let id = 0;
+        while (i < p.length && p.charCodeAt(i) >= 0x30 && p.charCodeAt(i) <= 0x39) id = id * 10 + (p.charCodeAt(i++) - 0x30);
+        if (id === this.ackId && this.ackResolve) {
+          const r = this.ackResolve;
+          this.ackResolve = null;
+          this.ackId = -1;
+          r(p.slice(i));
+        }
+      } else if (c1 === 0x30 && this.state === 2) {
+        this.state = 3;
+        const r = this.onReady;
+        this.onReady = this.onFail = null;
+        r(this);
+      } else if (c1 === 0x34) {
+        this.fail(new Error(`connect_error: ${p}`));
+      }
+    } else if (c0 === 0x32 /* ping */) {
+      this.post("3");
+    } else if (c0 === 0x31 /* close */) {
+      this.fail(new Error("engine.io close"));
+    }
+  }
+
+  post(text) {
+    this.outq.push(text);
+    if (!this.posting) this.flushPosts();
+  }
+
+  async flushPosts() {
+    this.posting = true;
+    try {
+      while (this.outq.length && !this.closed) {
+        const body = this.outq.join("\x1e");
+        this.outq = [];
+        await this.request("POST", body);
+      }
+    } catch (err) {
+      if (!this.closed) this.fail(err);
+    }
+    this.posting = false;
+  }
+
+  fail(err) {
+    if (this.state < 3 && this.onFail) {
+      const f = this.onFail;
+      this.onFail = null;
+      this.onReady = null;
+      f(err);
+    }
+    if (this.state === 3 && !this.expectClose) stats.unexpectedCloses = (stats.unexpectedCloses || 0) + 1;
+    this.state = 4;
+  }
+
+  emitWithAck(json, binary) {
+    if (binary) throw new Error("binary attachments are not implemented for the polling client");
+    const id = this.nextAck++;
+    return new Promise((resolve) => {
+      this.ackId = id;
+      this.ackResolve = resolve;
+      this.post(`42${id}${json}`);
+    });
+  }
+
+  close() {
+    this.expectClose = true;
+    if (this.state === 3 && !this.closed) {
+      this.closed = true;
+      this.request("POST", "1").catch(() => {});
+    }
+    this.closed = true;
+  }
+}
+
 async function connectMany(n, concurrency, into) {
   let started = 0;
   const worker = async () => {
     while (started < n) {
       started++;
-      const c = new Conn();
+      const c = opts.transport === "polling" ? new PollConn() : new Conn();
       await withTimeout(c.open(opts.port), opts.timeout, "connect");
       into.push(c);
     }
@@ -717,6 +933,8 @@ async function main() {
     if (!fn) throw new Error(`unknown scenario ${opts.scenario}`);
     conns = await fn(result);
     result.unexpected_closes = stats.unexpectedCloses || 0;
+    result.client = { transport: opts.transport, eio: opts.eio, deflate_offered: !!opts.deflate,
+      deflate_negotiated: stats.deflateNegotiated || 0, frames_inflated: stats.inflated || 0 };
   } catch (err) {
     result.ok = false;
     result.error = String(err && err.message ? err.message : err);
@@ -726,7 +944,10 @@ async function main() {
   for (const c of conns) c.close();
   clearTimeout(hardStop);
   console.log(JSON.stringify(result));
-  setTimeout(() => process.exit(result.ok ? 0 : 1), 200);
+  setTimeout(() => {
+    pollAgent.destroy();
+    process.exit(result.ok ? 0 : 1);
+  }, 200);
 }
 
 main();

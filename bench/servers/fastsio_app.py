@@ -10,7 +10,11 @@ outside /socket.io/: the fan-out must cost the same.
 
 Environment (bench/streams_recovery.py): FASTSIO_BENCH_RECOVERY=1 turns
 connection state recovery on; FASTSIO_BENCH_STREAMS=redis://... uses the
-Redis Streams adapter.
+Redis Streams adapter. Issue 14 scenarios (bench.py sets them per scenario):
+BENCH_DEFLATE=1 turns per_message_deflate on with threshold 0 (every message
+compressed); BENCH_EIO3=1 sets allow_eio3. ``--uvicorn`` serves
+``fastsio.ASGIApp(io)`` under uvicorn (same options as pysio_app.py) instead
+of ``io.run()``.
 """
 from __future__ import annotations
 
@@ -35,6 +39,10 @@ if os.environ.get("FASTSIO_BENCH_STREAMS"):
 # BENCH_PARSER=msgpack: the msgpack parser (fastsio.parsers.msgpack) instead of the default.
 if os.environ.get("BENCH_PARSER") == "msgpack":
     _options["parser"] = fastsio.parsers.msgpack
+if os.environ.get("BENCH_DEFLATE") == "1":
+    _options["per_message_deflate"] = {"threshold": 0}
+if os.environ.get("BENCH_EIO3") == "1":
+    _options["allow_eio3"] = True
 io = fastsio.Server(**_options)  # type: ignore[arg-type]
 
 
@@ -60,7 +68,16 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--asgi", action="store_true", help="host a FastAPI app on the same port")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--uvicorn", action="store_true", help="serve fastsio.ASGIApp(io) under uvicorn")
     args = parser.parse_args()
+    if args.uvicorn:
+        import uvicorn
+
+        print(f"READY fastsio {fastsio.__version__} implementation={fastsio.IMPLEMENTATION} "
+              f"ASGIApp under uvicorn {uvicorn.__version__} on {args.host}:{args.port}", flush=True)
+        uvicorn.run(fastsio.ASGIApp(io), host=args.host, port=args.port, loop="uvloop", http="httptools",
+                    log_level="warning", access_log=False, backlog=4096)
+        return
     app = None
     if args.asgi:
         from fastapi import FastAPI

@@ -1,4 +1,6 @@
 // Node socket.io 4.8 with default options, running the benchmark app.
+// Issue 14 scenarios (bench.py sets them per scenario): BENCH_DEFLATE=1 sets
+// perMessageDeflate {threshold: 0}; BENCH_EIO3=1 sets allowEIO3.
 //
 //   node node_app.js --port 3000
 //
@@ -17,7 +19,10 @@ const host = arg("--host", "127.0.0.1");
 
 const httpServer = http.createServer();
 // BENCH_PARSER=msgpack: socket.io-msgpack-parser instead of the default JSON parser.
-const io = new Server(httpServer, process.env.BENCH_PARSER === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {});
+const options = process.env.BENCH_PARSER === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {};
+if (process.env.BENCH_DEFLATE === "1") options.perMessageDeflate = { threshold: 0 };
+if (process.env.BENCH_EIO3 === "1") options.allowEIO3 = true;
+const io = new Server(httpServer, options);
 
 io.on("connection", (socket) => {
   socket.join("all");

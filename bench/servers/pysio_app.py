@@ -4,6 +4,11 @@
 
 On connection: join room "all". Event bcast(n, payload): emit "msg" with
 payload to room "all" n times, then ack. Event echo(x): ack x.
+
+python-socketio has no per-message-deflate option and python-engineio 4 no
+Engine.IO v3, so BENCH_DEFLATE / BENCH_EIO3 change nothing here (uvicorn's
+own WebSocket layer may still negotiate permessage-deflate: the load
+generator reports whether it did).
 """
 from __future__ import annotations
 
