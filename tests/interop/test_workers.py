@@ -82,7 +82,12 @@ async def start(port: int, count: int) -> Served:
         "--workers", str(count), cwd=str(APP.parent), env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     served = Served(proc, port, count)
-    await served.wait_stderr(f"all {count} workers ready")
+    try:
+        await served.wait_stderr(f"all {count} workers ready")
+    except BaseException:
+        # a primary that did not come up must not outlive the test (its workers follow it)
+        await served.stop(signal.SIGKILL if proc.returncode is None else signal.SIGTERM, timeout=5)
+        raise
     return served
 
 
@@ -224,6 +229,7 @@ async def test_sigterm_closes_every_worker_gracefully(free_port: int) -> None:
         assert {int(line.split()[1]) for line in lines} == set(ready["pids"])
     finally:
         await node.close()
+        await served.stop()
 
 
 async def test_a_killed_worker_is_restarted_and_its_clients_come_back(workers: Any, run_node: RunNode) -> None:
