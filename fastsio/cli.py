@@ -270,7 +270,11 @@ def _serve(args: argparse.Namespace) -> int:
         target.app = other
     import fastsio
 
-    extra = f" with the ASGI app {type(target.app).__qualname__} beside it" if target.app is not None else ""
+    extra = ""
+    if target.app is obj:
+        extra = " (the Socket.IO path natively, every other path through it)"
+    elif target.app is not None:
+        extra = f" with the ASGI app {args.app} for every other path"
     log.info("fastsio %s (%s codecs): serving %s (%s)%s on http://%s:%d", fastsio.__version__,
              fastsio.IMPLEMENTATION, args.target, target.described, extra, args.host, args.port)
     try:

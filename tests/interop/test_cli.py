@@ -212,3 +212,29 @@ async def test_a_plain_asgi_app_is_the_wrong_kind() -> None:
     assert err.strip() == ("fastsio: error: fastapi_app:api is a FastAPI, not a fastsio.Server, a "
                            "fastsio.compat.AsyncServer or an ASGI app wrapping one (an ASGI app without "
                            "Socket.IO goes beside a server with --app)")
+
+
+@pytest.mark.parametrize("attr", ["sio", "app"])
+async def test_serve_a_compat_server_or_its_asgiapp(served: Any, free_port: int, attr: str) -> None:
+    """``fastsio.compat.AsyncServer`` and ``fastsio.compat.ASGIApp`` (python-socketio's API on fastsio)."""
+    try:
+        import fastsio.compat  # noqa: F401
+    except ImportError:
+        # fastsio.compat not there yet: the command says so in one line
+        code, out, err = await _run_to_end("serve", f"compat_app:{attr}", "--port", str(free_port))
+        assert code == 2 and err.startswith("fastsio: error: cannot import module 'compat_app': "), err
+        return
+    s = await served(["serve", f"compat_app:{attr}", "--port", str(free_port), "--log-level", "warning"], free_port)
+    await s.wait_listening()
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(f"http://127.0.0.1:{free_port}", transports=["websocket"], wait_timeout=10)
+    assert await client.call("echo", {"a": 1}, timeout=10) == {"a": 1}
+    await client.disconnect()
+    if attr == "app":
+        reader, writer = await asyncio.open_connection("127.0.0.1", free_port)
+        writer.write(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"hello":"compat"}')
+    code, err = await s.stop(signal.SIGINT)
+    assert code == 0, err
