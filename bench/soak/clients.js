@@ -122,17 +122,17 @@ class WsConn {
 // As browsers do (and Node's docs advise, see request.reusedSocket): a request that
 // meets a reset on a reused keep-alive connection (the server closed it as idle
 // while the request was on its way) is sent again once, on a new connection.
-function request(method, path, body, retried = false) {
-  return requestOnce(method, path, body).catch((e) => {
+function request(method, path, body, holder = null, retried = false) {
+  return requestOnce(method, path, body, holder).catch((e) => {
     if (!retried && e.reused && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
       totals.keepalive_retries = (totals.keepalive_retries || 0) + 1;
-      return request(method, path, body, true);
+      return request(method, path, body, holder, true);
     }
     throw e;
   });
 }
 
-function requestOnce(method, path, body) {
+function requestOnce(method, path, body, holder) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: "127.0.0.1", port: opts.port, method, path, agent,
       headers: body !== undefined ? { "Content-Type": "text/plain;charset=UTF-8", "Content-Length": Buffer.byteLength(body) } : {} },
@@ -142,6 +142,7 @@ function requestOnce(method, path, body) {
         res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString("utf8") }));
         res.on("error", reject);
       });
+    if (holder) holder.getReq = req;
     req.setTimeout(90000, () => req.destroy(new Error("timeout")));
     req.on("error", (e) => { e.reused = req.reusedSocket; reject(e); });
     if (body !== undefined) req.write(body);
@@ -243,11 +244,19 @@ class Client {
   }
 
   async pollLoop() {
+    // one GET at a time: a second one would be an overlap, which ends the session
+    if (this.pollActive) return;
+    this.pollActive = true;
+    try { await this.pollGets(); } finally { this.pollActive = false; }
+    if (this.polling && this.sid && !this.probing) this.pollLoop();
+  }
+
+  async pollGets() {
     const sid = this.sid;
     while (this.polling && this.sid === sid && !this.probing) {
       let res;
       try {
-        res = await request("GET", `${BASE}&transport=polling&sid=${sid}`);
+        res = await request("GET", `${BASE}&transport=polling&sid=${sid}`, undefined, this);
       } catch (e) {
         if (this.sid === sid && this.polling) this.lost(`poll ${e.code || e.message}`);
         return;
@@ -290,7 +299,8 @@ class Client {
     const was = this.state;
     this.finish();
     if (was === "connecting") {
-      totals.refused++;
+      if (reason === "connect timeout") totals.timeouts = (totals.timeouts || 0) + 1;
+      else totals.refused++;
       countError(reason.split(" ").slice(0, 2).join(" "));
       const f = this.onRefused;
       this.onRefused = this.onConnected = null;
@@ -308,6 +318,10 @@ class Client {
     this.ws = null;
     this.sid = null;
     if (ws) ws.destroy();
+    // the long poll of the connection that ends goes too (else the next connection waits for it)
+    const get = this.getReq;
+    this.getReq = null;
+    if (get) get.destroy();
     if (this.life) { this.finished.push(this.life); this.life = null; }
   }
 
@@ -355,7 +369,7 @@ async function connectAll(list, jitterMs) {
       if (jitterMs) await sleep(Math.random() * jitterMs);
       for (let attempt = 0; attempt < 50; attempt++) {
         try {
-          await c.connect();
+          await withDeadline(c, c.connect(), 30000);
           break;
         } catch (e) {
           await sleep(100 + Math.random() * 200);
@@ -364,6 +378,14 @@ async function connectAll(list, jitterMs) {
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, list.length) }, worker));
+}
+
+// an attempt that neither connects nor fails within `ms` (a lost SYN, a stuck poll) is a refusal
+function withDeadline(c, p, ms) {
+  let timer;
+  return Promise.race([p, new Promise((_, reject) => {
+    timer = setTimeout(() => { c.lost("connect timeout"); reject(new Error("connect timeout")); }, ms);
+  })]).finally(() => clearTimeout(timer));
 }
 
 let churning = false;
@@ -378,7 +400,7 @@ async function churnLoop(c) {
     await sleep(50 + Math.random() * 500);
     if (!churning) return;
     for (let attempt = 0; attempt < 20; attempt++) {
-      try { await c.connect(modes[Math.floor(Math.random() * 3)]); break; } catch (e) { await sleep(200); }
+      try { await withDeadline(c, c.connect(modes[Math.floor(Math.random() * 3)]), 30000); break; } catch (e) { await sleep(200); }
     }
   }
 }
@@ -430,6 +452,7 @@ async function storm() {
   churning = false;
   const live = clients.filter((c) => c.role !== "stopped");
   const refusedBefore = totals.refused;
+  const timeoutsBefore = totals.timeouts || 0;
   for (const c of clients) { c.expectClose = true; c.finish(); c.expectClose = false; }
   agent.destroy();
   const t0 = now();
@@ -437,11 +460,17 @@ async function storm() {
   await connectAll(live, 1000);
   const seconds = now() - t0;
   const connected = live.filter((c) => c.state === "connected").length;
-  out("storm", { seconds: Math.round(seconds * 1000) / 1000, clients: live.length, connected, refused: totals.refused - refusedBefore, errors: totals.errors });
+  out("storm", { seconds: Math.round(seconds * 1000) / 1000, clients: live.length, connected, refused: totals.refused - refusedBefore,
+    timeouts: (totals.timeouts || 0) - timeoutsBefore, errors: totals.errors });
 }
 
 async function main() {
   makeClients();
+  const progress = setInterval(() => {
+    const n = clients.filter((c) => c.state === "connected").length;
+    process.stderr.write(`[clients ${opts.tag}] ${n}/${clients.length} connected, refused ${totals.refused}, lost ${totals.lost} ${JSON.stringify(totals.errors)}\n`);
+  }, 5000);
+  progress.unref();
   const t0 = now();
   await connectAll(clients, 0);
   out("ready", { connected: clients.filter((c) => c.state === "connected").length, n: clients.length,

@@ -133,11 +133,16 @@ async def main(args: argparse.Namespace) -> None:
     out("ready", pid=os.getpid(), implementation=fastsio.IMPLEMENTATION,
         loop=type(loop).__module__, nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     jobs = [asyncio.ensure_future(j()) for j in (broadcaster, volatile, heavy_broadcaster, sampler)]
-    await halt.wait()
-    # the broadcasters finish their current sleep, then stop
-    await asyncio.sleep(max(args.interval, args.heavy_interval) + 0.05)
-    out("stopped", seq=seq, hseq=hseq)
+    either = [asyncio.ensure_future(halt.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if halt.is_set():
+        # the broadcasters finish their current sleep, then stop
+        await asyncio.sleep(max(args.interval, args.heavy_interval) + 0.05)
+        out("stopped", seq=seq, hseq=hseq)
     await stop.wait()
+    halt.set()
+    for w in either:
+        w.cancel()
     for j in jobs:
         j.cancel()
     t0 = time.monotonic()

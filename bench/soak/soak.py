@@ -150,7 +150,7 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=open(log_dir / f"clients{i}.stderr", "wb"), env=node_env, cwd=str(ROOT))))
         t_connect = time.monotonic()
-        readies = await asyncio.gather(*[p.wait("ready", 60 + connections / 50) for p in swarm])
+        readies = await asyncio.gather(*[p.wait("ready", 120 + connections / 20) for p in swarm])
         result["initial_connect_s"] = round(time.monotonic() - t_connect, 2)
         result["initial_connected"] = sum(r["connected"] for r in readies)
         if result["initial_connected"] != connections:
@@ -239,6 +239,7 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
             "clients": sum(s["clients"] for s in storms),
             "connected": sum(s["connected"] for s in storms),
             "refused": sum(s["refused"] for s in storms),
+            "timed_out_attempts": sum(s.get("timeouts", 0) for s in storms),
             "errors": [s["errors"] for s in storms],
         }
         if result["storm"]["connected"] != result["storm"]["clients"] or result["storm"]["refused"]:
