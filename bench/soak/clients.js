@@ -100,6 +100,7 @@ class WsConn {
       if (start + len > b.length) break;
       const payload = b.subarray(start, start + len);
       pos = start + len;
+      if (this.done) return;
       if (op === 1) { onText(payload.toString("utf8")); if (this.done) return; }
       else if (op === 9) this.sock.write(clientFrame(10, payload));
       else if (op === 8) { this.end("close frame"); return; }
@@ -108,7 +109,7 @@ class WsConn {
   }
   send(text) { if (!this.done) this.sock.write(clientFrame(1, text)); }
   close() { if (!this.done) { this.sock.end(clientFrame(8, Buffer.from([0x03, 0xe8]))); } }
-  destroy() { this.sock.destroy(); }
+  destroy() { this.done = true; this.onClose = null; this.sock.destroy(); }
   end(reason) {
     if (this.done) return;
     this.done = true;
@@ -225,10 +226,11 @@ class Client {
       this.onRefused = reject;
       if (this.mode === "ws") {
         this.transport = "websocket";
-        this.ws = new WsConn(`${BASE}&transport=websocket${q}`, () => {}, (text) => {
-          if (text[0] === "0") { this.ws.send("40"); return; }
+        const ws = (this.ws = new WsConn(`${BASE}&transport=websocket${q}`, () => {}, (text) => {
+          if (this.ws !== ws) return;
+          if (text[0] === "0") { ws.send("40"); return; }
           this.onPacket(text);
-        }, (reason) => this.lost(reason));
+        }, (reason) => { if (this.ws === ws) this.lost(reason); }));
       } else {
         this.transport = "polling";
         request("GET", `${BASE}&transport=polling${q}`).then((res) => {
