@@ -45,7 +45,9 @@ class LiveServer:
         import fastsio
         from fastsio.engineio import socket as eio_socket
 
-        # a session closed while no GET is pending waits this long for one (Node: 30 s)
+        # a session closed while no GET is pending waits this long for one (Node: 30 s);
+        # put back by stop(), the rest of the suite runs with the real value
+        self._close_timeout = eio_socket.CLOSE_TIMEOUT
         eio_socket.CLOSE_TIMEOUT = TIMEOUT
 
         self.loop = uvloop.new_event_loop()
@@ -110,10 +112,13 @@ class LiveServer:
         return self.call(count)  # type: ignore[no-any-return]
 
     def stop(self) -> None:
+        from fastsio.engineio import socket as eio_socket
+
         fut = asyncio.run_coroutine_threadsafe(self.io.close(), self.loop)
         try:
             fut.result(10)
         finally:
+            eio_socket.CLOSE_TIMEOUT = self._close_timeout
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
