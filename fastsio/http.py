@@ -848,11 +848,11 @@ class HttpConnection(asyncio.Protocol):
                 self.close()
         elif self.state == _H_IDLE:
             transport = self.transport
-            if transport is not None and transport.get_write_buffer_size():
-                # idle past keep_alive_timeout with answers the peer has not read
-                self.abort()
-            else:
-                self._close_after_flush()
+            # Idle past keep_alive_timeout. Answers the peer has not read yet (a
+            # poll response to a slow client) still leave: the close waits for
+            # them up to drain_timeout, as Node's keep-alive timer starts only
+            # once a response is flushed; a peer that never reads is then cut.
+            self._close_after_flush()
 
 
 def _negotiate_deflate(header: str) -> Optional[str]:

@@ -212,6 +212,32 @@ async def test_keep_alive_connection_with_pending_output_is_aborted(start: Start
         s.close()
 
 
+async def test_keep_alive_timeout_does_not_drop_an_answer_a_slow_peer_reads_later(start: Start) -> None:
+    """A slow reader (a starved polling client) still gets its whole answer after the
+    keep-alive deadline: the close waits for the output, bounded by drain_timeout.
+    Aborting at the keep-alive deadline lost poll responses in the soak (gaps)."""
+    body = bytes(range(256)) * 32768  # 8 MiB: more than the kernel buffers of a loopback socket
+    fx = await start(drain_timeout=10)
+    fx.engine.fallback = lambda req: (200, [("Content-Type", "application/octet-stream")], body)
+    loop = asyncio.get_running_loop()
+    s = _slow_reader(fx.port)
+    try:
+        await _connect(s, fx.port)
+        await loop.sock_sendall(s, build_request("GET", "/big"))
+        await asyncio.sleep(4 * T)  # past keep_alive_timeout without reading
+        got = b""
+        while True:
+            chunk = await asyncio.wait_for(loop.sock_recv(s, 1 << 20), 10)
+            if not chunk:
+                break
+            got += chunk
+        head, _, received = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert received == body, f"{len(received)} of {len(body)} bytes"
+    finally:
+        s.close()
+
+
 async def test_http_close_with_pending_output_is_aborted_after_drain_timeout(start: Start) -> None:
     fx = await start(drain_timeout=T)
     fx.engine.fallback = lambda req: (200, [("Connection", "close")], b"z" * 8_000_000)
