@@ -537,7 +537,7 @@ def write_results(results: dict[str, Any], path: Path, quick: bool) -> None:
         )
     extra = [n for n in EXTRA if n in data]
     if extra:
-        out += ["## (H) Fan-out for every kind of client (issue 14)", ""]
+        out += ["## (J) Fan-out for every kind of client (issue 14)", ""]
     for name in extra:
         p = sc[name]
         out.append(
