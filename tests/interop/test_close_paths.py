@@ -299,7 +299,9 @@ async def test_close_returns_within_timeout_when_clients_never_read(eio_server: 
     assert refused.status == 400 and refused.json() == {"code": 3, "message": "Server shutting down"}
     await asyncio.wait_for(closing, 5)
     elapsed = loop.time() - started
-    assert 0.9 <= elapsed < 3.0, elapsed
+    # the polling session counts as gone 1 s after its last poll, which came
+    # just before ``started``: the close may end slightly under 1 s after it
+    assert 0.7 <= elapsed < 3.0, elapsed
     assert engine.clients == {}
     assert sorted(closes) == ["forced close", "forced close"]
     assert engine.http_server().connections == set()
