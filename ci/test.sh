@@ -47,9 +47,38 @@ ensure_chromium() {
     have_chromium
 }
 
+# Installs Debian's nginx when it is missing: the nginx example of
+# docs/scaling.md runs in its own nginx process (tests/interop/test_scaling_nginx.py);
+# the system nginx service is never started.
+have_nginx() { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; }
+
+ensure_nginx() {
+    if ! have_nginx; then
+        if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+            echo "[test] ERROR: nginx is missing and installing Debian's nginx needs root." \
+                 "Run: sudo apt-get install -y nginx (then run this command again)" >&2
+            return 1
+        fi
+        local -a as_root=()
+        [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
+        echo "[test] installing nginx from Debian" >&2
+        # a mirror hiccup should not fail the run: one more try after a pause
+        for attempt in 1 2; do
+            if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+                "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; then
+                break
+            fi
+            echo "[test] nginx install failed (attempt $attempt)" >&2
+            sleep 10
+        done
+    fi
+    have_nginx
+}
+
 bash "$ROOT/ci/setup.sh"
 ensure_chromium
 ensure_redis
+ensure_nginx
 
 PY="$ROOT/.venv/bin/python"
 WORK="$ROOT/tests/.work"
