@@ -7,78 +7,46 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# Installs redis-server from Debian when it is missing: the adapter tests start
-# private redis-server processes (tests/support/redis_server.py).
-ensure_redis() {
-    if ! command -v redis-server >/dev/null; then
-        echo "[test] installing redis-server" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq redis-server >/dev/null
+# ensure_deb PACKAGE CHECK-COMMAND...: installs Debian's PACKAGE when CHECK-COMMAND
+# fails, with root or passwordless sudo, retrying once after a pause (a mirror
+# hiccup should not fail the run); fails with the command to run by hand otherwise.
+ensure_deb() {
+    local pkg="$1"
+    shift
+    "$@" && return 0
+    if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+        echo "[test] ERROR: $pkg is missing and installing Debian's $pkg needs root." \
+             "Run: sudo apt-get install -y $pkg (then run this command again)" >&2
+        return 1
     fi
-    command -v redis-server >/dev/null
+    local -a as_root=()
+    [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
+    echo "[test] installing $pkg from Debian" >&2
+    local attempt
+    for attempt in 1 2; do
+        if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null; then
+            break
+        fi
+        echo "[test] $pkg install failed (attempt $attempt)" >&2
+        sleep 10
+    done
+    "$@"
 }
 
-# Installs Debian's Chromium when it is missing: the demo page is tested in a
-# real headless browser (tests/interop/test_demo_browser.py). The browser is
-# `chromium` on Debian and `chromium-browser` on some other systems: either will do.
+# The browser is `chromium` on Debian and `chromium-browser` on some other systems: either will do.
 have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }
-
-ensure_chromium() {
-    if ! have_chromium; then
-        if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
-            echo "[test] ERROR: chromium is missing and installing Debian's chromium needs root." \
-                 "Run: sudo apt-get install -y chromium (then run this command again)" >&2
-            return 1
-        fi
-        local -a as_root=()
-        [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
-        echo "[test] installing chromium from Debian" >&2
-        # a mirror hiccup should not fail the run: one more try after a pause
-        for attempt in 1 2; do
-            if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-                "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
-                break
-            fi
-            echo "[test] chromium install failed (attempt $attempt)" >&2
-            sleep 10
-        done
-    fi
-    have_chromium
-}
-
-# Installs Debian's nginx when it is missing: the nginx example of
-# docs/scaling.md runs in its own nginx process (tests/interop/test_scaling_nginx.py);
-# the system nginx service is never started.
 have_nginx() { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; }
-
-ensure_nginx() {
-    if ! have_nginx; then
-        if [[ $(id -u) -ne 0 ]] && ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
-            echo "[test] ERROR: nginx is missing and installing Debian's nginx needs root." \
-                 "Run: sudo apt-get install -y nginx (then run this command again)" >&2
-            return 1
-        fi
-        local -a as_root=()
-        [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
-        echo "[test] installing nginx from Debian" >&2
-        # a mirror hiccup should not fail the run: one more try after a pause
-        for attempt in 1 2; do
-            if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-                "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; then
-                break
-            fi
-            echo "[test] nginx install failed (attempt $attempt)" >&2
-            sleep 10
-        done
-    fi
-    have_nginx
-}
+have_redis() { command -v redis-server >/dev/null; }
 
 bash "$ROOT/ci/setup.sh"
-ensure_chromium
-ensure_redis
-ensure_nginx
+# the demo page runs in a real headless browser (tests/interop/test_demo_browser.py)
+ensure_deb chromium have_chromium
+# the adapter tests start private redis-server processes (tests/support/redis_server.py)
+ensure_deb redis-server have_redis
+# the nginx example of docs/scaling.md runs in its own nginx process
+# (tests/interop/test_scaling_nginx.py); the system nginx service is never started
+ensure_deb nginx have_nginx
 
 PY="$ROOT/.venv/bin/python"
 WORK="$ROOT/tests/.work"

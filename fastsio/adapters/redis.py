@@ -269,19 +269,28 @@ class _Publisher:
             if not fut.done():
                 fut.set_result(None)
         self._waiters.clear()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except BaseException:
-                pass
-            self._task = None
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await conn.disconnect()
-            except Exception:
-                pass
+        task, self._task = self._task, None
+        conn, self._conn = self._conn, None
+        await _stop_reader(task, conn)
+
+
+async def _stop_reader(task: "Optional[asyncio.Task[Any]]", conn: Any) -> None:
+    """Cancel a connection's reader task and wait for it, then disconnect the connection.
+
+    Whatever the task or the disconnect raise is dropped: the caller is closing
+    and has already failed everything that waited on them.
+    """
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except BaseException:
+            pass
+    if conn is not None:
+        try:
+            await conn.disconnect()
+        except Exception:
+            pass
 
 
 # -- the bus: one subscriber connection per server --------------------------------
@@ -506,19 +515,9 @@ class _Bus:
                 if not fut.done():
                     fut.cancel()
         self._confirm.clear()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except BaseException:
-                pass
-            self._task = None
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await conn.disconnect()
-            except Exception:
-                pass
+        task, self._task = self._task, None
+        conn, self._conn = self._conn, None
+        await _stop_reader(task, conn)
         await self.publisher.close()
         for client in self._owned:
             try:
