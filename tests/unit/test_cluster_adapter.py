@@ -487,18 +487,21 @@ async def test_no_offsets_without_recovery() -> None:
 
 
 async def test_heartbeat_counts_nodes_expires_them_and_adapter_close() -> None:
-    bus, (a, b, c) = servers(3, cls=HeartbeatBusAdapter)
+    # a timeout 20 intervals long: a loaded machine that stalls the loop for a
+    # few intervals must not expire a live node
+    bus, (a, b, c) = servers(3, cls=lambda nsp, bus: HeartbeatBusAdapter(nsp, bus, heartbeat_timeout=2.0))
     aa, ba, ca = (io.sockets.adapter for io in (a, b, c))
     await wait_for(lambda: aa.server_count() == 3 and ba.server_count() == 3 and ca.server_count() == 3)
     types = {m["type"] for m in bus.log}
     assert MessageType.INITIAL_HEARTBEAT in types
     # heartbeats keep an idle cluster together past the timeout
-    await asyncio.sleep(1.3)
+    await asyncio.sleep(2.3)
     assert aa.server_count() == 3 and MessageType.HEARTBEAT in {m["type"] for m in bus.log}
-    # c closes: ADAPTER_CLOSE takes it out at once
+    # c closes: ADAPTER_CLOSE takes it out at once (a heartbeat of a or b may follow it)
+    seen = len(bus.log)
     await c.close()
     await settle()
-    assert bus.log[-1]["type"] == MessageType.ADAPTER_CLOSE
+    assert MessageType.ADAPTER_CLOSE in {m["type"] for m in bus.log[seen:]}
     assert aa.server_count() == 2 and ba.server_count() == 2
     # b vanishes without a word (partition): expired after heartbeat_timeout
     bus.adapters.remove(ba)
