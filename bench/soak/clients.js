@@ -33,7 +33,9 @@ for (let i = 2; i < process.argv.length; i += 2) {
 const out = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, tag: opts.tag, ...fields }) + "\n");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e9;
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096 });
+// idle pooled connections are dropped after 4 s, before the server's 5 s keep-alive
+// deadline closes them (else a request can meet the server's close on the way)
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096, timeout: 4000 });
 const BASE = "/socket.io/?EIO=4";
 
 const totals = {
@@ -122,12 +124,13 @@ class WsConn {
 
 // As browsers do (and Node's docs advise, see request.reusedSocket): a request that
 // meets a reset on a reused keep-alive connection (the server closed it as idle
-// while the request was on its way) is sent again once, on a new connection.
-function request(method, path, body, holder = null, retried = false) {
+// while the request was on its way) is sent again (up to 3 times: after a storm
+// many pooled connections go idle, and are closed, at the same moment).
+function request(method, path, body, holder = null, retries = 3) {
   return requestOnce(method, path, body, holder).catch((e) => {
-    if (!retried && e.reused && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
+    if (retries > 0 && e.reused && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
       totals.keepalive_retries = (totals.keepalive_retries || 0) + 1;
-      return request(method, path, body, holder, true);
+      return request(method, path, body, holder, retries - 1);
     }
     throw e;
   });
@@ -175,6 +178,8 @@ class Client {
   }
 
   onPacket(p) {
+    // a client that stopped reading answers nothing more (no pong either)
+    if (this.role === "stopped" && this.state === "connected") return;
     const c = p.charCodeAt(0);
     if (c === 0x32 /* ping */) { this.sendEio("3"); return; }
     if (c === 0x31 /* close */) { this.lost("engine.io close"); return; }
@@ -185,7 +190,8 @@ class Client {
       totals.connects++;
       this.newLife();
       if (this.onConnected) { const f = this.onConnected; this.onConnected = null; f(); }
-      if (this.role === "stopped" && this.ws) this.ws.sock.pause();
+      // stop reading: a WebSocket leaves its socket unread, a polling client sends no more GETs
+      if (this.role === "stopped") { if (this.ws) this.ws.sock.pause(); else this.polling = false; }
       return;
     }
     if (t === 0x34) { this.lost(`connect_error ${p.slice(0, 80)}`); return; }
@@ -196,14 +202,22 @@ class Client {
     const n = Number(m[2]);
     const L = this.life;
     if (m[1] === "b") {
-      if (L.b_last >= 0 && n !== L.b_last + 1) { L.b_gaps++; totals.b_gaps++; }
+      if (L.b_last >= 0 && n !== L.b_last + 1) { L.b_gaps++; totals.b_gaps++; this.noteGap("b", L.b_last + 1, n); }
       if (L.b_first < 0) L.b_first = n;
       L.b_last = n; L.b_n++;
     } else if (m[1] === "h") {
-      if (L.h_last >= 0 && n !== L.h_last + 1) { L.h_gaps++; totals.h_gaps++; }
+      if (L.h_last >= 0 && n !== L.h_last + 1) { L.h_gaps++; totals.h_gaps++; this.noteGap("h", L.h_last + 1, n); }
       if (L.h_first < 0) L.h_first = n;
       L.h_last = n; L.h_n++;
     } else totals.v++;
+  }
+
+  // the first gaps seen, with what the connection was doing (for the report)
+  noteGap(kind, expected, got) {
+    if (gapSamples.length >= 20) return;
+    gapSamples.push({ kind, expected, got, role: this.role, mode: this.mode, transport: this.transport,
+      upgraded: this.upgradedAt !== undefined, since_upgrade_s: this.upgradedAt !== undefined ? Math.round((now() - this.upgradedAt) * 1000) / 1000 : null,
+      probing: this.probing, life_s: Math.round((now() - this.life.t0) * 1000) / 1000, lives: this.lives });
   }
 
   sendEio(text) {
@@ -220,7 +234,9 @@ class Client {
     this.transport = null;
     this.polling = false;
     this.probing = false;
-    const q = this.heavy() ? "&heavy=1" : "";
+    this.afterPoll = null;
+    this.upgradedAt = undefined;
+    const q = (this.heavy() ? "&heavy=1" : "") + (this.role === "stopped" ? "&stopped=1" : "");
     return new Promise((resolve, reject) => {
       this.onConnected = resolve;
       this.onRefused = reject;
@@ -238,7 +254,7 @@ class Client {
           this.sid = JSON.parse(res.body.slice(1)).sid;
           this.polling = true;
           return request("POST", `${BASE}&transport=polling&sid=${this.sid}`, "40").then(() => this.pollLoop());
-        }).catch((e) => this.lost(`http ${e.code || e.message}`));
+        }).catch((e) => this.lost(`http ${e.code || e.message} ${e.reused ? "reused-connection" : "new-connection"}`));
       }
     }).then(() => {
       if (this.mode === "upgrade") this.upgrade();
@@ -250,6 +266,8 @@ class Client {
     if (this.pollActive) return;
     this.pollActive = true;
     try { await this.pollGets(); } finally { this.pollActive = false; }
+    const after = this.afterPoll;
+    if (after) { this.afterPoll = null; after(); return; }
     if (this.polling && this.sid && !this.probing) this.pollLoop();
   }
 
@@ -260,11 +278,11 @@ class Client {
       try {
         res = await request("GET", `${BASE}&transport=polling&sid=${sid}`, undefined, this);
       } catch (e) {
-        if (this.sid === sid && this.polling) this.lost(`poll ${e.code || e.message}`);
+        if (this.sid === sid && this.polling) this.lost(`poll ${e.code || e.message} ${e.reused ? "reused-connection" : "new-connection"}`);
         return;
       }
       if (this.sid !== sid) return;
-      if (res.status !== 200) { if (this.polling) this.lost(`poll ${res.status}`); return; }
+      if (res.status !== 200) { if (this.polling) this.lost(`poll ${res.status} ${res.body.slice(0, 60)}`); return; }
       for (const p of res.body.split("\x1e")) {
         if (this.sid !== sid) return;
         this.onPacket(p);
@@ -277,15 +295,24 @@ class Client {
     this.probing = true;
     const ws = new WsConn(`${BASE}&transport=websocket&sid=${sid}`, () => ws.send("2probe"), (text) => {
       if (text === "3probe") {
-        // the server releases the pending GET; no new one is sent from now on
-        ws.send("5");
-        this.ws = ws;
-        this.transport = "websocket";
-        this.polling = false;
-        totals.upgrades++;
+        // As engine.io-client: polling pauses first (no new GET; the one in flight
+        // returns, the server answers it with a noop), then "5" switches transports.
+        // Sending "5" with a GET still in flight would let that GET's packets be
+        // read after the first ones over the WebSocket (out of order).
+        const finish = () => {
+          if (this.sid !== sid || this.state !== "connected") return;
+          ws.send("5");
+          this.ws = ws;
+          this.transport = "websocket";
+          this.polling = false;
+          this.upgradedAt = now();
+          totals.upgrades++;
+        };
+        if (this.pollActive) this.afterPoll = finish; else finish();
         return;
       }
       if (this.transport === "websocket") this.onPacket(text);
+      else totals.ws_before_upgrade = (totals.ws_before_upgrade || 0) + 1;   // the server must not send there yet
     }, (reason) => {
       if (this.transport === "websocket" && this.ws === ws) this.lost(reason);
       else if (this.sid === sid && this.state === "connected") {
@@ -303,13 +330,16 @@ class Client {
     if (was === "connecting") {
       if (reason === "connect timeout") totals.timeouts = (totals.timeouts || 0) + 1;
       else totals.refused++;
-      countError(reason.split(" ").slice(0, 2).join(" "));
+      countError(`${this.role} ${this.mode} connecting: ${reason.split(" ").slice(0, 3).join(" ")}`);
       const f = this.onRefused;
       this.onRefused = this.onConnected = null;
       if (f) f(new Error(reason));
       return;
     }
-    if (!this.expectClose) { totals.lost++; countError(reason.split(" ").slice(0, 2).join(" ")); }
+    if (!this.expectClose) {
+      totals.lost++;
+      countError(`${this.role} ${this.transport}: ${reason.split(" ").slice(0, reason.startsWith("poll 4") ? 8 : 3).join(" ")}`);
+    }
   }
 
   finish() {
@@ -343,6 +373,7 @@ class Client {
 // ------------------------------------------------------------------ the swarm
 
 const clients = [];
+const gapSamples = [];
 function makeClients() {
   const n = opts.n;
   const nStopped = Math.min(opts.stopped, n);
@@ -354,7 +385,8 @@ function makeClients() {
     else if (i < nStopped + nHeavy) role = "heavyfast";
     else if (i < nStopped + nHeavy + nChurn) role = "churn";
     let mode;
-    if (role === "stopped" || role === "heavyfast") mode = "ws";
+    if (role === "stopped") mode = i % 2 === 0 ? "ws" : "polling";
+    else if (role === "heavyfast") mode = "ws";
     else {
       const r = (i * 0.618033988749895) % 1;   // spread evenly, deterministic
       mode = r < opts.wsFrac ? "ws" : r < opts.wsFrac + opts.upgradeFrac ? "upgrade" : "polling";
@@ -407,6 +439,17 @@ async function churnLoop(c) {
   }
 }
 
+// how late this process's event loop ran (a starved client answers pings late, reads late)
+const lag = { max_s: 0, over_1s: 0 };
+let lagLast = now();
+setInterval(() => {
+  const t = now();
+  const d = t - lagLast - 0.1;
+  if (d > lag.max_s) lag.max_s = Math.round(d * 1000) / 1000;
+  if (d > 1) lag.over_1s++;
+  lagLast = t;
+}, 100).unref();
+
 function report() {
   const stable = { count: 0, connected: 0, b_first_max: -1, b_last_min: Infinity, b_last_max: -1, b_gaps: 0, b_n_min: Infinity,
     lost: 0, lives_max: 0, transports: {} };
@@ -447,7 +490,7 @@ function report() {
     }
   }
   for (const o of [stable, heavy]) for (const k of Object.keys(o)) if (o[k] === Infinity) o[k] = -1;
-  out("report", { totals, stable, heavy, churn, stopped, mem_mib: Math.round(process.memoryUsage().rss / 1048576) });
+  out("report", { totals, stable, heavy, churn, stopped, lag, gap_samples: gapSamples, mem_mib: Math.round(process.memoryUsage().rss / 1048576) });
 }
 
 async function storm() {

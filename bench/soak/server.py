@@ -7,8 +7,11 @@ Every socket joins room ``all``; a socket whose handshake query has
 small payload) to ``all`` every ``--interval`` seconds, a volatile ``v`` to
 ``all`` every second, and ``h`` (a sequence number and ``--heavy-bytes``
 bytes) to ``heavy`` every ``--heavy-interval`` seconds: the clients of the
-soak that stop reading are in ``heavy``, so the slow-consumer caps are what
-bounds the memory they would hold.
+soak that stop reading (``stopped=1`` in the query) are in ``heavy`` with
+fast readers, so the slow-consumer caps are what bounds the memory they would
+hold. They are also in ``sink``, which gets ``--sink-bytes`` of binary every
+``--sink-interval`` seconds, so that they reach the cap within seconds while
+the fast readers of ``heavy`` keep a wide margin for a stall of their own.
 
 Stdout gets one JSON line per event: ``ready``, a ``sample`` every
 ``--sample-every`` seconds (RSS, open fds, asyncio tasks, fastsio background
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import json
 import logging
 import os
@@ -43,13 +47,18 @@ def rss_kib() -> int:
     return 0
 
 
+def type_counts() -> "collections.Counter[str]":
+    return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
 def out(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
     sys.stdout.flush()
 
 
 async def main(args: argparse.Namespace) -> None:
-    options: dict[str, Any] = {"ping_interval": args.ping_interval, "ping_timeout": args.ping_timeout}
+    options: dict[str, Any] = {"ping_interval": args.ping_interval, "ping_timeout": args.ping_timeout,
+                               "drain_timeout": args.drain_timeout}
     if args.max_buffered_bytes:
         options["max_buffered_bytes"] = args.max_buffered_bytes
     if args.drop_volatile_above:
@@ -62,15 +71,35 @@ async def main(args: argparse.Namespace) -> None:
         io = fastsio.Server(**options)
     reasons: collections.Counter[str] = collections.Counter()
     connects = 0
+    # the heavy room's clients (those that stop reading say so in their query): how each one ended
+    stopped: dict[str, dict[str, Any]] = {}
+    heavy_fast: dict[str, dict[str, Any]] = {}
 
     @io.on("connection")
     def on_connection(socket: Any) -> None:
         nonlocal connects
         connects += 1
         socket.join("all")
-        if socket.handshake.query.get("heavy") == "1":
+        query = socket.handshake.query
+        if query.get("heavy") == "1":
             socket.join("heavy")
-        socket.on("disconnect", lambda reason, *_: reasons.update((reason,)))
+            table = stopped if query.get("stopped") == "1" else heavy_fast
+            if table is stopped:
+                socket.join("sink")
+            entry = table[socket.id] = {"transport": socket.conn.transport.name, "t_connect": now()}
+
+            def on_heavy_disconnect(reason: str, description: Any) -> None:
+                reasons.update((reason,))
+                entry.update(reason=reason, description=str(description), t_disconnect=now())
+
+            socket.on("disconnect", on_heavy_disconnect)
+        else:
+            socket.on("disconnect", lambda reason, *_: reasons.update((reason,)))
+
+    started = time.monotonic()
+
+    def now() -> float:
+        return round(time.monotonic() - started, 2)
 
     await io.listen(args.port, host="127.0.0.1")
     loop = asyncio.get_running_loop()
@@ -79,6 +108,10 @@ async def main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, halt.set)
+    # SIGUSR2 (sent at the end of the warm-up): count the live objects by type, so that
+    # "stopped" can say which kinds grew since (the first thing to look at for a leak)
+    marks: list[collections.Counter[str]] = []
+    loop.add_signal_handler(signal.SIGUSR2, lambda: marks.append(type_counts()))
     seq = -1
     hseq = -1
     payload = "p" * args.payload_bytes
@@ -98,6 +131,13 @@ async def main(args: argparse.Namespace) -> None:
             io.volatile.emit("v", n)
             await asyncio.sleep(1.0)
 
+    sink = b"s" * args.sink_bytes
+
+    async def sink_broadcaster() -> None:
+        while not halt.is_set():
+            io.to("sink").emit("s", sink)
+            await asyncio.sleep(args.sink_interval)
+
     async def heavy_broadcaster() -> None:
         nonlocal hseq
         while not halt.is_set():
@@ -105,14 +145,13 @@ async def main(args: argparse.Namespace) -> None:
             io.to("heavy").emit("h", hseq, heavy)
             await asyncio.sleep(args.heavy_interval)
 
-    started = time.monotonic()
-
     def sample() -> dict[str, Any]:
         return {
             "t": round(time.monotonic() - started, 2),
             "rss_kib": rss_kib(),
             "fds": len(os.listdir("/proc/self/fd")),
             "tasks": len(asyncio.all_tasks()),
+            "objects": len(gc.get_objects()),
             "bg_tasks": len(_tasks.ALL),
             "sessions": len(io.engine.clients),
             "sockets": len(io.sockets.sockets),
@@ -120,6 +159,8 @@ async def main(args: argparse.Namespace) -> None:
             "seq": seq,
             "hseq": hseq,
             "reasons": dict(reasons),
+            "slow_consumer_disconnects": io.engine.stats.slow_consumer_disconnects,
+            "volatile_dropped": io.engine.stats.volatile_dropped,
         }
 
     async def sampler() -> None:
@@ -130,15 +171,22 @@ async def main(args: argparse.Namespace) -> None:
             except asyncio.TimeoutError:
                 pass
 
-    out("ready", pid=os.getpid(), implementation=fastsio.IMPLEMENTATION,
-        loop=type(loop).__module__, nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    jobs = [asyncio.ensure_future(j()) for j in (broadcaster, volatile, heavy_broadcaster, sampler)]
+    out("ready", pid=os.getpid(), implementation=fastsio.IMPLEMENTATION, rss_kib=rss_kib(),
+        loop=type(loop).__module__, nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        max_buffered_bytes=io.engine.max_buffered_bytes, drain_timeout=io.engine.drain_timeout)
+    jobs = [asyncio.ensure_future(j()) for j in (broadcaster, volatile, heavy_broadcaster, sink_broadcaster, sampler)]
     either = [asyncio.ensure_future(halt.wait()), asyncio.ensure_future(stop.wait())]
     await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if halt.is_set():
         # the broadcasters finish their current sleep, then stop
         await asyncio.sleep(max(args.interval, args.heavy_interval) + 0.05)
-        out("stopped", seq=seq, hseq=hseq)
+        grown: dict[str, int] = {}
+        if marks:
+            diff = type_counts()
+            diff.subtract(marks[0])
+            grown = {k: v for k, v in diff.most_common(12) if v > 0}
+        out("stopped", seq=seq, hseq=hseq, stopped_readers=list(stopped.values()), objects_grown=grown,
+            heavy_fast_ended=[e for e in heavy_fast.values() if "reason" in e])
     await stop.wait()
     halt.set()
     for w in either:
@@ -156,13 +204,16 @@ if __name__ == "__main__":
     p.add_argument("--log", default="soak-server.log")
     p.add_argument("--interval", type=float, default=0.2)
     p.add_argument("--payload-bytes", type=int, default=100)
-    p.add_argument("--heavy-interval", type=float, default=0.25)
+    p.add_argument("--heavy-interval", type=float, default=0.1)
     p.add_argument("--heavy-bytes", type=int, default=32768)
+    p.add_argument("--sink-interval", type=float, default=0.1)
+    p.add_argument("--sink-bytes", type=int, default=256 * 1024)
     p.add_argument("--sample-every", type=float, default=2.0)
     p.add_argument("--ping-interval", type=float, default=25)
     p.add_argument("--ping-timeout", type=float, default=20)
     p.add_argument("--max-buffered-bytes", type=int, default=2 * 1024 * 1024)
     p.add_argument("--drop-volatile-above", type=int, default=256 * 1024)
+    p.add_argument("--drain-timeout", type=float, default=5.0)
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING, filename=a.log,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
