@@ -128,12 +128,18 @@ class WsConn {
 // many pooled connections go idle, and are closed, at the same moment).
 function request(method, path, body, holder = null, retries = 3) {
   return requestOnce(method, path, body, holder).catch((e) => {
-    if (retries > 0 && e.reused && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
+    if (retries > 0 && e.reused && !e.ours && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
       totals.keepalive_retries = (totals.keepalive_retries || 0) + 1;
       return request(method, path, body, holder, retries - 1);
     }
     throw e;
   });
+}
+
+// Abandons a request still in flight (never one already answered: its socket may
+// be carrying another request by now); no retry follows.
+function dropRequest(req) {
+  if (req && !req._done) { req._ours = true; req.destroy(); }
 }
 
 function requestOnce(method, path, body, holder) {
@@ -143,12 +149,18 @@ function requestOnce(method, path, body, holder) {
       (res) => {
         const chunks = [];
         res.on("data", (c) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () => {
+          // answered: its socket goes back to the pool and may carry another request at
+          // once, so this request must not be destroyed any more (see dropRequest)
+          req._done = true;
+          if (holder && holder.getReq === req) holder.getReq = null;
+          resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString("utf8") });
+        });
         res.on("error", reject);
       });
     if (holder) holder.getReq = req;
     req.setTimeout(90000, () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => { e.reused = req.reusedSocket; reject(e); });
+    req.on("error", (e) => { e.reused = req.reusedSocket; e.ours = req._ours === true; reject(e); });
     if (body !== undefined) req.write(body);
     req.end();
   });
@@ -353,7 +365,7 @@ class Client {
     // the long poll of the connection that ends goes too (else the next connection waits for it)
     const get = this.getReq;
     this.getReq = null;
-    if (get) get.destroy();
+    dropRequest(get);
     if (this.life) { this.finished.push(this.life); this.life = null; }
   }
 
@@ -363,7 +375,12 @@ class Client {
     if (this.transport === "websocket" && this.ws) {
       if (abrupt) this.ws.destroy(); else { this.ws.send("41"); this.ws.close(); }
     } else if (this.sid && !abrupt) {
-      request("POST", `${BASE}&transport=polling&sid=${this.sid}`, "41\x1e1").catch(() => {});
+      // as engine.io-client: the close packets go first; the server then ends the long
+      // poll itself (the GET is dropped only if it is still there once the POST is answered)
+      const get = this.getReq;
+      this.getReq = null;
+      const drop = () => dropRequest(get);
+      request("POST", `${BASE}&transport=polling&sid=${this.sid}`, "41\x1e1").then(drop, drop);
     }
     this.finish();
     this.expectClose = false;

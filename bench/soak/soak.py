@@ -55,6 +55,7 @@ import re
 import resource
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,14 @@ def slope_per_s(points: list[tuple[float, float]]) -> float:
     if var == 0:
         return 0.0
     return sum((t - mt) * (y - my) for t, y in points) / var
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 def raise_fd_limit(need: int) -> None:
@@ -194,8 +203,10 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
     result: dict[str, Any] = {"connections": connections, "duration_s": duration, "procs": procs,
                               "warmup_s": warmup, "stopped_readers": stopped, "heavy_fast": heavy_fast,
                               "interval_s": interval, "heavy_bytes": heavy_bytes, "heavy_interval_s": heavy_interval,
-                              "ws_frac": ws_frac, "upgrade_frac": upgrade_frac, "churn_period_s": churn_period,
-                              "max_buffered_bytes": max_buffered_bytes, "load_avg_start": os.getloadavg()}
+                              "ws_frac": ws_frac, "upgrade_frac": upgrade_frac, "churn_period_s": churn_period, "sample_every_s": sample_every,
+                              "max_buffered_bytes": max_buffered_bytes, "load_avg_start": os.getloadavg(),
+                              "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                              "commit": _commit(), "cpus": os.cpu_count()}
     failures: list[str] = []
     swarm: list[Proc] = []
     try:
