@@ -203,7 +203,11 @@ class Client {
       this.newLife();
       if (this.onConnected) { const f = this.onConnected; this.onConnected = null; f(); }
       // stop reading: a WebSocket leaves its socket unread, a polling client sends no more GETs
-      if (this.role === "stopped") { if (this.ws) this.ws.sock.pause(); else this.polling = false; }
+      // (after saying so: the server then puts it in the heavy room and the sink)
+      if (this.role === "stopped") {
+        this.sendEio('42["stopped"]');
+        if (this.ws) this.ws.sock.pause(); else this.polling = false;
+      }
       return;
     }
     if (t === 0x34) { this.lost(`connect_error ${p.slice(0, 80)}`); return; }

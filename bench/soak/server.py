@@ -80,21 +80,33 @@ async def main(args: argparse.Namespace) -> None:
         nonlocal connects
         connects += 1
         socket.join("all")
-        query = socket.handshake.query
-        if query.get("heavy") == "1":
-            socket.join("heavy")
-            table = stopped if query.get("stopped") == "1" else heavy_fast
-            if table is stopped:
-                socket.join("sink")
-            entry = table[socket.id] = {"transport": socket.conn.transport.name, "t_connect": now()}
+        entry: dict[str, Any] = {}
 
-            def on_heavy_disconnect(reason: str, description: Any) -> None:
-                reasons.update((reason,))
+        def on_disconnect(reason: str, description: Any) -> None:
+            reasons.update((reason,))
+            if entry:
                 entry.update(reason=reason, description=str(description), t_disconnect=now())
 
-            socket.on("disconnect", on_heavy_disconnect)
-        else:
-            socket.on("disconnect", lambda reason, *_: reasons.update((reason,)))
+        socket.on("disconnect", on_disconnect)
+        if socket.handshake.query.get("heavy") != "1":
+            return
+        if socket.handshake.query.get("stopped") != "1":
+            socket.join("heavy")
+            entry.update(transport=socket.conn.transport.name, t_connect=now())
+            heavy_fast[socket.id] = entry
+            return
+
+        # A client that is about to stop reading says "stopped" once it has its connect
+        # reply (else the flood could cut it before it even knows it is connected):
+        # from then on it gets the heavy room and the sink.
+        def on_stopped() -> None:
+            if entry or not socket.connected:
+                return
+            entry.update(transport=socket.conn.transport.name, t_connect=now())
+            stopped[socket.id] = entry
+            socket.join(["heavy", "sink"])
+
+        socket.on("stopped", on_stopped)
 
     started = time.monotonic()
 
