@@ -16,7 +16,7 @@ the fast readers of ``heavy`` keep a wide margin for a stall of their own.
 Stdout gets one JSON line per event: ``ready``, a ``sample`` every
 ``--sample-every`` seconds (RSS, open fds, asyncio tasks, fastsio background
 tasks, sessions, sockets, the last sequence numbers, disconnect reasons so
-far), ``stopped`` after SIGUSR1 (broadcasts stop; the final sequence numbers)
+far), the broadcasts to everybody from SIGHUP on, ``stopped`` after SIGUSR1 (broadcasts stop; the final sequence numbers)
 and ``closed`` after SIGTERM (a graceful ``io.close()``). Log records of level
 WARNING and up go to ``--log``.
 """
@@ -120,6 +120,10 @@ async def main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, halt.set)
+    # SIGHUP (sent once every client is connected): the numbered and volatile broadcasts
+    # to everybody start (during the initial connect they would only slow it down)
+    go = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, go.set)
     # SIGUSR2 (sent at the end of the warm-up): count the live objects by type, so that
     # "stopped" can say which kinds grew since (the first thing to look at for a leak)
     marks: list[collections.Counter[str]] = []
@@ -131,6 +135,7 @@ async def main(args: argparse.Namespace) -> None:
 
     async def broadcaster() -> None:
         nonlocal seq
+        await go.wait()
         while not halt.is_set():
             seq += 1
             io.to("all").emit("b", seq, payload)
@@ -138,6 +143,7 @@ async def main(args: argparse.Namespace) -> None:
 
     async def volatile() -> None:
         n = 0
+        await go.wait()
         while not halt.is_set():
             n += 1
             io.volatile.emit("v", n)

@@ -230,6 +230,7 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
         result["initial_connected"] = sum(r["connected"] for r in readies)
         if result["initial_connected"] != connections:
             failures.append(f"initial connect: {result['initial_connected']} of {connections}")
+        os.kill(server.proc.pid, signal.SIGHUP)   # the broadcasts to everybody start
         t_start = time.monotonic()
         samples_before = len([line for line in server.lines if line.get("event") == "sample"])
         await asyncio.sleep(min(warmup, duration))
@@ -282,6 +283,11 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
                             f"stayed connected), {h_gaps} in 'h'")
             result["delivery"]["gap_samples"] = [g for r in reports for g in r.get("gap_samples", [])][:20]
             failures.append(f"first gaps: {result['delivery']['gap_samples'][:4]}")
+        first_max = max((r["stable"]["b_first_max"] for r in reports if r["stable"]["connected"]), default=-1)
+        result["delivery"]["stable_first_max"] = first_max
+        if first_max > 0:
+            # every one of them was connected before the first broadcast
+            failures.append(f"a client that stayed connected missed the first broadcasts: its first 'b' is {first_max}")
         if last_min != final["seq"]:
             failures.append(f"a client that stayed connected stopped receiving: its last 'b' is {last_min}, "
                             f"the last sent is {final['seq']}")
