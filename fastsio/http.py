@@ -34,7 +34,8 @@ import httptools
 from ._impl import fanout, ws_frames
 from .exceptions import WebSocketError
 
-__all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT", "deflate_message"]
+__all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT", "deflate_message",
+           "response_head"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,37 @@ STATUS_TEXT = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    """The status line and ``headers`` of an HTTP/1.1 response, each line ending in CRLF.
+
+    What ``HttpConnection.respond_head`` takes; it adds Content-Length and Connection.
+    """
+    lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Unknown')}\r\n"]
+    for k, v in headers:
+        lines.append(f"{k}: {v}\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+def parse_query(qs: str) -> dict[str, str]:
+    """A query string -> its parameters, the first value of each name (blank values kept).
+
+    The same as the first value per name of ``urllib.parse.parse_qsl(qs,
+    keep_blank_values=True)``; a query with nothing to unquote (an Engine.IO
+    poll's ``EIO=4&transport=polling&t=...&sid=...``) is split directly.
+    """
+    q: dict[str, str] = {}
+    if "%" in qs or "+" in qs:
+        for k, v in parse_qsl(qs, keep_blank_values=True):
+            q.setdefault(k, v)
+        return q
+    for pair in qs.split("&"):
+        if pair:
+            k, _, v = pair.partition("=")
+            if k not in q:
+                q[k] = v
+    return q
 
 
 class Request:
@@ -100,12 +132,10 @@ class Request:
     @property
     def query(self) -> dict[str, str]:
         """Query parameters (first value of each), parsed on first use."""
-        if self._query is None:
-            q: dict[str, str] = {}
-            for k, v in parse_qsl(self.query_string, keep_blank_values=True):
-                q.setdefault(k, v)
-            self._query = q
-        return self._query
+        q = self._query
+        if q is None:
+            q = self._query = parse_query(self.query_string)
+        return q
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
@@ -234,7 +264,7 @@ class HttpConnection(asyncio.Protocol):
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
                  "_wbuf", "_paused", "remote_address", "ws_parser", "ws_handler",
                  "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching",
-                 "_hraw", "_seq", "_body_left", "_stream", "on_drain")
+                 "_hraw", "_seq", "_body_left", "_stream", "on_drain", "_deadline", "_timer_at")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -243,6 +273,9 @@ class HttpConnection(asyncio.Protocol):
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.state = _H_IDLE
         self._timer: Optional[asyncio.TimerHandle] = None
+        # the connection's one deadline (loop time, -1: none) and when its timer fires (_arm)
+        self._deadline = -1.0
+        self._timer_at = 0.0
         self._url: list[bytes] = []
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
@@ -404,11 +437,11 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._url = []
+        self._url.clear()
         self._headers = {}
         self._header_bytes = 0
         self._header_count = 0
-        self._body = []
+        self._body.clear()
         self._body_size = 0
         self._body_left = -1
         self._hraw = 0
@@ -473,7 +506,7 @@ class HttpConnection(asyncio.Protocol):
                 self._queue.append(stream)
                 self._body_left = int(cl) if cl is not None else -1
                 self.state = _H_BODY
-                self._cancel_timer()
+                self._disarm()
                 return
         if cl is not None:
             if int(cl) > self.server.max_body_size:
@@ -515,14 +548,14 @@ class HttpConnection(asyncio.Protocol):
                       self.server.secure, parser.get_http_version(), parser.should_keep_alive(),
                       parser.should_upgrade())
         req.connection = self
-        self._url = []
-        self._body = []
+        self._url.clear()
+        self._body.clear()
         self._queue.append(req)
         if len(self._queue) > 8:
             # a client pipelining without reading answers: stop reading until it catches up
             self.transport.pause_reading()  # type: ignore[union-attr]
         self.state = _H_HANDLING
-        self._cancel_timer()
+        self._disarm()
 
     # -- request dispatch ------------------------------------------------
 
@@ -565,6 +598,13 @@ class HttpConnection(asyncio.Protocol):
             body: the response body.
             close: close the connection after the response.
         """
+        self.respond_head(response_head(status, headers), body, close)
+
+    def respond_head(self, head: bytes, body: bytes = b"", close: bool = False) -> None:
+        """Answer the current request with a head built before (``response_head``), then ``body``.
+
+        Content-Length and Connection are added, as ``respond`` does.
+        """
         req = self._current
         if self.state == _H_CLOSED or self.transport is None:
             self._current = None
@@ -572,12 +612,13 @@ class HttpConnection(asyncio.Protocol):
         if req is not None and (not req.keep_alive or req.upgrade):
             # after an upgrade request the parser is done with this connection
             close = True
-        lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Unknown')}\r\n"]
-        for k, v in headers:
-            lines.append(f"{k}: {v}\r\n")
-        lines.append(f"Content-Length: {len(body)}\r\n")
-        lines.append("Connection: close\r\n\r\n" if close else "Connection: keep-alive\r\n\r\n")
-        self._write(("".join(lines)).encode("latin-1") + body if body else "".join(lines).encode("latin-1"))
+        tail = b"Connection: close\r\n\r\n" if close else b"Connection: keep-alive\r\n\r\n"
+        if len(body) < 4096:
+            self._write(b"%sContent-Length: %d\r\n%s%s" % (head, len(body), tail, body))
+        else:
+            # a large body (a broadcast's shared payload) is queued as it is, not copied here
+            self._write(b"%sContent-Length: %d\r\n%s" % (head, len(body), tail))
+            self._write(body)
         self._current = None
         if close:
             self._close_after_flush()
@@ -824,15 +865,44 @@ class HttpConnection(asyncio.Protocol):
     # -- timers -----------------------------------------------------------------
 
     def _arm(self, delay: float) -> None:
+        # One deadline per connection, moved on every request: moving it is two stores.
+        # The loop timer is re-made only when the new deadline comes before the armed
+        # one; a timer that fires before the deadline re-arms for the rest (_on_timer).
+        loop = self.loop
+        assert loop is not None
+        deadline = loop.time() + delay
+        self._deadline = deadline
         if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
             self._timer.cancel()
-        assert self.loop is not None
-        self._timer = self.loop.call_later(delay, self._on_timeout)
+        self._timer_at = deadline
+        self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _disarm(self) -> None:
+        # no deadline until the next _arm; the armed timer (if any) finds none and stops
+        self._deadline = -1.0
 
     def _cancel_timer(self) -> None:
+        self._deadline = -1.0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline < 0:
+            return
+        loop = self.loop
+        assert loop is not None
+        # the loop's clock has a millisecond grain: within one of the deadline is at it
+        if loop.time() < deadline - 0.001:
+            self._timer_at = deadline
+            self._timer = loop.call_at(deadline, self._on_timer)
+            return
+        self._deadline = -1.0
+        self._on_timeout()
 
     def _on_timeout(self) -> None:
         self._timer = None

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from .._impl import eio_codec
 from ..exceptions import ProtocolError
-from .transport import Packet, Transport
+from .transport import Packet, PreparedMessage, Transport, poll_payload
 
 if TYPE_CHECKING:
     from ..http import Request
@@ -84,6 +84,21 @@ class PollingTransport(Transport):
     def send(self, packets: list[Packet], compress: bool = True) -> None:
         self._respond_packets(packets, compress)
 
+    def send_prepared(self, message: PreparedMessage) -> None:
+        """Answer the pending GET with a broadcast's message alone.
+
+        The body (and its compressed form) is the one ``message`` keeps for
+        every polling recipient of this protocol version and payload form.
+        """
+        req = self._get
+        if req is None:
+            return
+        self._get = None
+        self.writable = False
+        self.answered_at = asyncio.get_event_loop().time()
+        body, ctype = message.poll_body(self.protocol, self.supports_binary)
+        self.engine._respond_poll(req, body, ctype, message.compress, message, self.protocol, self.supports_binary)
+
     def _respond_packets(self, packets: list[Packet], compress: bool = True) -> None:
         req = self._get
         if req is None:
@@ -91,15 +106,9 @@ class PollingTransport(Transport):
         self._get = None
         self.writable = False
         self.answered_at = asyncio.get_event_loop().time()
-        if self.protocol == 4:
-            body: Any = eio_codec.encode_payload(packets)
-            ctype = "text/plain; charset=UTF-8"
-        else:
-            body = eio_codec.encode_payload_v3(packets, self.supports_binary)
-            ctype = "application/octet-stream" if isinstance(body, bytes) else "text/plain; charset=UTF-8"
-        data = body.encode("utf-8") if isinstance(body, str) else body
+        body, ctype = poll_payload(packets, self.protocol, self.supports_binary)
         # as Node: the response is compressed when any packet in it may be
-        self.engine._respond(req, 200, [("Content-Type", ctype)], data, compress=compress)
+        self.engine._respond_poll(req, body, ctype, compress)
 
     # -- POST -------------------------------------------------------------------
 
@@ -109,7 +118,7 @@ class PollingTransport(Transport):
             self.engine._respond(req, 400, [("Content-Type", "text/plain")], b"Bad Request")
             self._on_error("invalid content")
             return
-        self.engine._respond(req, 200, [("Content-Type", "text/html")], b"ok")
+        self.engine._respond_poll(req, b"ok", "text/html", False)
         try:
             if self.protocol == 4:
                 packets = eio_codec.decode_payload(req.body)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 import inspect
 import logging
 import os
 import re
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Union
 
@@ -22,12 +20,12 @@ import orjson
 
 from .. import _tasks
 from ..emitter import EventEmitter
-from ..http import HttpServer, Request
+from ..http import HttpConnection, HttpServer, Request, response_head
 from ..options import EngineOptions, resolve
 from .deadlines import DeadlineWheel
 from .polling import PollingTransport
 from .socket import EngineSocket
-from .transport import TRANSPORTS
+from .transport import TRANSPORTS, PreparedMessage, http_compress
 from .websocket import WebSocketTransport
 
 if TYPE_CHECKING:
@@ -175,6 +173,9 @@ class Engine(EventEmitter):
         self._wheel: Optional[DeadlineWheel] = None
         # set by close(): new sessions are refused from then on
         self._closing = False
+        # prebuilt heads of polling answers (_respond_poll), for the CORS options they were built with
+        self._heads: dict[tuple[str, Optional[str], bool, Optional[str]], bytes] = {}
+        self._heads_cors: Optional[dict[str, Any]] = None
 
     def _deadlines(self) -> DeadlineWheel:
         """The heartbeat deadlines of every session (made on first use, on the running loop)."""
@@ -550,10 +551,10 @@ class Engine(EventEmitter):
         if compress and self.http_compression and len(body) >= self.compression_threshold:
             enc = req.headers.get("accept-encoding", "")
             if "gzip" in enc:
-                body = gzip.compress(body, 6)
+                body = http_compress(body, "gzip")
                 all_headers.append(("Content-Encoding", "gzip"))
             elif "deflate" in enc:
-                body = zlib.compress(body, 6)
+                body = http_compress(body, "deflate")
                 all_headers.append(("Content-Encoding", "deflate"))
         sid = req._handshake_sid
         if self._listeners is not None or (sid is not None and self.cookie):
@@ -566,6 +567,60 @@ class Engine(EventEmitter):
             self.emit("headers", hdrs, req)
             all_headers = list(hdrs.items())
         conn.respond(status, all_headers, body)
+
+    def _respond_poll(self, req: Request, body: bytes, ctype: str, compress: bool,
+                      message: Optional[PreparedMessage] = None, protocol: int = 4,
+                      supports_binary: bool = False) -> None:
+        """Answer a polling GET or POST with 200 and ``body``, as Node's polling transport does.
+
+        The status line and headers are prebuilt once per combination (content
+        type, content coding, CORS origin, IE's X-XSS-Protection) and reused;
+        a broadcast's ``message`` gives its shared compressed body. What varies
+        per request (the handshake's cookie, ``headers`` listeners, a callable
+        CORS origin) and the ASGI bridge take the general path.
+        """
+        conn = req.connection
+        if conn is None or conn._current is not req:
+            return
+        enc: Optional[str] = None
+        if compress and self.http_compression and len(body) >= self.compression_threshold:
+            accept = req.headers.get("accept-encoding", "")
+            if "gzip" in accept:
+                enc = "gzip"
+            elif "deflate" in accept:
+                enc = "deflate"
+            if enc is not None:
+                if message is not None:
+                    body = message.poll_body_compressed(protocol, supports_binary, enc)
+                else:
+                    body = http_compress(body, enc)
+        ua = req.headers.get("user-agent")
+        ie = ua is not None and (";MSIE" in ua or "Trident/" in ua)
+        cors = self.cors
+        lst = self._listeners
+        sid = req._handshake_sid
+        if ((lst is not None and (lst.get("headers") or (sid is not None and lst.get("initial_headers"))))
+                or (sid is not None and self.cookie) or (cors is not None and callable(cors.get("origin")))
+                or type(conn) is not HttpConnection):
+            self._respond(req, 200, _poll_headers(ctype, enc, ie), body)
+            return
+        heads = self._heads
+        if self._heads_cors is not cors:
+            heads.clear()
+            self._heads_cors = cors
+        origin = req.headers.get("origin") if cors is not None else None
+        key = (ctype, enc, ie, origin)
+        head = heads.get(key)
+        if head is None:
+            headers = _poll_headers(ctype, enc, ie)
+            if cors is not None:
+                headers.extend(self._cors_headers(req))
+            head = response_head(200, headers)
+            if len(heads) >= 256:
+                # origins come from clients: the cache stays bounded
+                heads.clear()
+            heads[key] = head
+        conn.respond_head(head, body)
 
     def _cookie_header(self, sid: str) -> Optional[str]:
         if not self.cookie:
@@ -650,6 +705,16 @@ class Engine(EventEmitter):
         conn = req.connection
         if conn is not None:
             conn.respond(204, headers, b"")
+
+
+def _poll_headers(ctype: str, enc: Optional[str], ie: bool) -> list[tuple[str, str]]:
+    # Node's polling transport: Content-Type, cache-control no-store, X-XSS-Protection for IE
+    headers = [("Content-Type", ctype), ("Cache-Control", "no-store")]
+    if ie:
+        headers.append(("X-XSS-Protection", "0"))
+    if enc is not None:
+        headers.append(("Content-Encoding", enc))
+    return headers
 
 
 def _join(value: Union[str, Iterable[str]]) -> str:

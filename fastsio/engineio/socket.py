@@ -296,9 +296,14 @@ class EngineSocket(EventEmitter):
         if self.ready_state != "open":
             return
         t = self.transport
-        if not self.write_buffer and t.name == "websocket" and not self._watched:
-            t.send_prepared(message)  # type: ignore[attr-defined]
-            return
+        if not self.write_buffer and not self._watched:
+            if t.name == "websocket":
+                t.send_prepared(message)  # type: ignore[attr-defined]
+                return
+            if t.writable and not (self.upgrading and self._probed):
+                # a GET waits and the message is all it gets: the broadcast's shared polling body
+                t.send_prepared(message)  # type: ignore[attr-defined]
+                return
         if self._watched:
             for ptype, data in message.packets:
                 self.emit("packet_create", {"type": ptype, "data": data})

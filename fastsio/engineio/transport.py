@@ -1,6 +1,8 @@
 """The transport base class and the message prepared once for many transports."""
 from __future__ import annotations
 
+import gzip
+import zlib
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from .._impl import eio_codec, ws_frames
@@ -32,7 +34,8 @@ class PreparedMessage:
         parts: the text part, then the binary attachments, as ``sio_codec.encode`` returns them.
     """
 
-    __slots__ = ("parts", "packets", "compress", "_ws4", "_ws3", "_ws4z", "_ws3z")
+    __slots__ = ("parts", "packets", "compress", "_ws4", "_ws3", "_ws4z", "_ws3z",
+                 "_poll")
 
     def __init__(self, parts: Sequence[Union[str, bytes]], compress: bool = True) -> None:
         self.parts = parts
@@ -43,6 +46,7 @@ class PreparedMessage:
         self._ws3: Optional[bytes] = None
         self._ws4z: Optional[bytes] = None
         self._ws3z: Optional[bytes] = None
+        self._poll: Optional[list[Any]] = None
 
     def ws_bytes(self, protocol: int) -> bytes:
         """Every part as WebSocket frames, concatenated (one write per target)."""
@@ -71,6 +75,61 @@ class PreparedMessage:
         if self._ws3z is None:
             self._ws3z = frame_packets(self.packets, True, True)
         return self._ws3z
+
+    # -- long-polling: one response body per payload form, shared by every polling recipient --
+
+    def poll_body(self, protocol: int, supports_binary: bool = False) -> tuple[bytes, str]:
+        """This message alone as a long-polling response: the body and its Content-Type.
+
+        Built once per payload form (v4; v3 text; v3 binary for clients that
+        take binary payloads) and the same ``bytes`` handed to every
+        recipient whose response carries nothing else.
+        """
+        form = _POLL_V4 if protocol == 4 else (_POLL_V3_BINARY if supports_binary else _POLL_V3_TEXT)
+        cache = self._poll
+        if cache is None:
+            cache = self._poll = [None] * _POLL_SLOTS
+        hit = cache[form]
+        if hit is None:
+            hit = cache[form] = poll_payload(self.packets, protocol, supports_binary)
+        return hit  # type: ignore[no-any-return]
+
+    def poll_body_compressed(self, protocol: int, supports_binary: bool, encoding: str) -> bytes:
+        """``poll_body`` compressed with ``encoding`` (``"gzip"`` or ``"deflate"``), once per form."""
+        form = _POLL_V4 if protocol == 4 else (_POLL_V3_BINARY if supports_binary else _POLL_V3_TEXT)
+        slot = form + (_POLL_GZIP if encoding == "gzip" else _POLL_DEFLATE)
+        body = self.poll_body(protocol, supports_binary)[0]
+        cache = self._poll
+        assert cache is not None
+        hit = cache[slot]
+        if hit is None:
+            hit = cache[slot] = http_compress(body, encoding)
+        return hit  # type: ignore[no-any-return]
+
+
+# the slots of PreparedMessage._poll: payload form, plus an offset per HTTP content coding
+_POLL_V4, _POLL_V3_TEXT, _POLL_V3_BINARY = 0, 1, 2
+_POLL_GZIP, _POLL_DEFLATE = 3, 6
+_POLL_SLOTS = 9
+_TEXT_PLAIN = "text/plain; charset=UTF-8"
+_OCTET_STREAM = "application/octet-stream"
+
+
+def poll_payload(packets: Sequence[Packet], protocol: int, supports_binary: bool = False) -> tuple[bytes, str]:
+    """Engine.IO packets -> a long-polling response body and its Content-Type (as Node's engine.io)."""
+    if protocol == 4:
+        return eio_codec.encode_payload(packets).encode("utf-8"), _TEXT_PLAIN
+    body = eio_codec.encode_payload_v3(packets, supports_binary)
+    if isinstance(body, bytes):
+        return body, _OCTET_STREAM
+    return body.encode("utf-8"), _TEXT_PLAIN
+
+
+def http_compress(body: bytes, encoding: str) -> bytes:
+    """A response body in HTTP content coding ``encoding`` (``"gzip"`` or ``"deflate"``), level 6."""
+    if encoding == "gzip":
+        return gzip.compress(body, 6)
+    return zlib.compress(body, 6)
 
 
 #: messages shorter than this are sent uncompressed (Node's ws uses the same threshold)
