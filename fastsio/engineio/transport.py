@@ -85,7 +85,7 @@ class PreparedMessage:
         take binary payloads) and the same ``bytes`` handed to every
         recipient whose response carries nothing else.
         """
-        form = _POLL_V4 if protocol == 4 else (_POLL_V3_BINARY if supports_binary else _POLL_V3_TEXT)
+        form = self._poll_form(protocol, supports_binary)
         cache = self._poll
         if cache is None:
             cache = self._poll = [None] * _POLL_SLOTS
@@ -96,8 +96,7 @@ class PreparedMessage:
 
     def poll_body_compressed(self, protocol: int, supports_binary: bool, encoding: str) -> bytes:
         """``poll_body`` compressed with ``encoding`` (``"gzip"`` or ``"deflate"``), once per form."""
-        form = _POLL_V4 if protocol == 4 else (_POLL_V3_BINARY if supports_binary else _POLL_V3_TEXT)
-        slot = form + (_POLL_GZIP if encoding == "gzip" else _POLL_DEFLATE)
+        slot = self._poll_form(protocol, supports_binary) + (_POLL_GZIP if encoding == "gzip" else _POLL_DEFLATE)
         body = self.poll_body(protocol, supports_binary)[0]
         cache = self._poll
         assert cache is not None
@@ -105,6 +104,15 @@ class PreparedMessage:
         if hit is None:
             hit = cache[slot] = http_compress(body, encoding)
         return hit  # type: ignore[no-any-return]
+
+    def _poll_form(self, protocol: int, supports_binary: bool) -> int:
+        if protocol == 4:
+            return _POLL_V4
+        parts = self.parts
+        if supports_binary and not (len(parts) == 1 and isinstance(parts[0], str)):
+            return _POLL_V3_BINARY
+        # without attachments both v3 forms are the same text payload
+        return _POLL_V3_TEXT
 
 
 # the slots of PreparedMessage._poll: payload form, plus an offset per HTTP content coding

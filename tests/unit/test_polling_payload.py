@@ -124,3 +124,12 @@ def test_poll_body_is_computed_lazily_per_form(monkeypatch: pytest.MonkeyPatch) 
         m.poll_body(3, False)
         m.poll_body_compressed(4, False, "gzip")
     assert calls == [(4, False), (3, True), (3, False)]
+
+
+def test_v3_forms_share_one_body_without_attachments() -> None:
+    m = PreparedMessage(['2["x"]'])
+    assert m.poll_body(3, True) is m.poll_body(3, False)
+    assert m.poll_body_compressed(3, True, "gzip") is m.poll_body_compressed(3, False, "gzip")
+    b = PreparedMessage(['51-["x",{"_placeholder":true,"num":0}]', b"\x01"])
+    assert b.poll_body(3, True)[1] == "application/octet-stream"
+    assert b.poll_body(3, False)[1] == "text/plain; charset=UTF-8"
