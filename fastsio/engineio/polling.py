@@ -18,6 +18,7 @@ __all__ = ["PollingTransport"]
 logger = logging.getLogger(__name__)
 
 CLOSE, NOOP = 1, 6
+_TEXT_PLAIN = "text/plain; charset=UTF-8"
 
 
 class PollingTransport(Transport):
@@ -26,7 +27,8 @@ class PollingTransport(Transport):
     ``writable`` is True exactly while a GET is waiting for packets.
     """
 
-    __slots__ = ("engine", "_get", "_should_close", "_close_reason", "supports_binary", "answered_at")
+    __slots__ = ("engine", "_get", "_should_close", "_close_reason", "supports_binary", "answered_at",
+                 "_loop", "_msgs", "_msgs_n")
 
     name = "polling"
 
@@ -38,8 +40,14 @@ class PollingTransport(Transport):
         self._close_reason = "forced close"
         # v3 clients that cannot take binary payloads ask with b64=1
         self.supports_binary = protocol == 3 and "b64" not in request.query
+        self._loop = asyncio.get_event_loop()
         #: loop time of the last answer to a GET: a live client polls again right after it
-        self.answered_at = asyncio.get_event_loop().time()
+        self.answered_at = self._loop.time()
+        # the broadcasts whose packets the socket's write buffer holds, in order, and how
+        # many packets they are: when that is the whole buffer, its payload is their
+        # shared bodies joined (a burst costs each recipient a join, not an encode)
+        self._msgs: list[PreparedMessage] = []
+        self._msgs_n = 0
 
     def on_request(self, req: "Request") -> None:
         if req.method == "GET":
@@ -82,7 +90,41 @@ class PollingTransport(Transport):
             self._on_error("poll connection closed prematurely")
 
     def send(self, packets: list[Packet], compress: bool = True) -> None:
+        msgs = self._msgs
+        if msgs:
+            n = self._msgs_n
+            self._msgs = []
+            self._msgs_n = 0
+            # the buffer only grows between two sends, so the same count and the same
+            # first and last packet mean it holds those messages and nothing else
+            if (n == len(packets) and packets[0] is msgs[0].packets[0] and packets[-1] is msgs[-1].packets[-1]
+                    and (self.protocol == 4 or not self.supports_binary
+                         or all(len(m.parts) == 1 and isinstance(m.parts[0], str) for m in msgs))):
+                self._respond_messages(msgs, compress)
+                return
         self._respond_packets(packets, compress)
+
+    def _buffered_prepared(self, message: PreparedMessage) -> None:
+        """The socket put ``message``'s packets at the end of its write buffer."""
+        n = len(message.packets)
+        if n:
+            self._msgs.append(message)
+            self._msgs_n += n
+
+    def _respond_messages(self, msgs: list[PreparedMessage], compress: bool) -> None:
+        req = self._get
+        if req is None:
+            return
+        self._get = None
+        self.writable = False
+        self.answered_at = self._loop.time()
+        if self.protocol == 4:
+            # v4 packets are joined by U+001E; each body is its message's packets joined so
+            body = b"\x1e".join([m.poll_body(4)[0] for m in msgs])
+        else:
+            # the v3 text form is its packets' encodings one after the other
+            body = b"".join([m.poll_body(3)[0] for m in msgs])
+        self.engine._respond_poll(req, body, _TEXT_PLAIN, compress)
 
     def send_prepared(self, message: PreparedMessage) -> None:
         """Answer the pending GET with a broadcast's message alone.
@@ -95,7 +137,7 @@ class PollingTransport(Transport):
             return
         self._get = None
         self.writable = False
-        self.answered_at = asyncio.get_event_loop().time()
+        self.answered_at = self._loop.time()
         body, ctype = message.poll_body(self.protocol, self.supports_binary)
         self.engine._respond_poll(req, body, ctype, message.compress, message, self.protocol, self.supports_binary)
 
@@ -105,7 +147,7 @@ class PollingTransport(Transport):
             return
         self._get = None
         self.writable = False
-        self.answered_at = asyncio.get_event_loop().time()
+        self.answered_at = self._loop.time()
         body, ctype = poll_payload(packets, self.protocol, self.supports_binary)
         # as Node: the response is compressed when any packet in it may be
         self.engine._respond_poll(req, body, ctype, compress)
@@ -147,6 +189,7 @@ class PollingTransport(Transport):
         if self.closed:
             return
         self.closed = True
+        self._msgs = []
         if self._get is not None:
             if self.discarded:
                 self._respond_packets([(NOOP, "")])

@@ -308,6 +308,8 @@ class EngineSocket(EventEmitter):
             for ptype, data in message.packets:
                 self.emit("packet_create", {"type": ptype, "data": data})
         self.write_buffer.extend(message.packets)
+        if t.name == "polling":
+            t._buffered_prepared(message)  # type: ignore[attr-defined]
         for part in message.parts:
             self._buffered += len(part)
         if message.compress:

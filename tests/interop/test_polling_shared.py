@@ -321,3 +321,35 @@ async def test_many_requests_on_one_connection_then_idle_close(start: Start) -> 
     for _ in range(50):
         assert (await conn.request("GET", "/nothing")).status == 404
     assert await conn.closed_within(3.0)
+
+
+async def test_buffered_broadcasts_are_joined_from_their_shared_bodies(start: Start, counts: dict[str, int]) -> None:
+    # no GET pending (a burst): each recipient's next answer is the broadcasts' bodies joined;
+    # one that also got a packet of its own between them is encoded the general way
+    fx = await start(allow_eio3=True)
+    v4 = await open_sessions(fx, 3)
+    v3 = await open_sessions(fx, 2, eio=3, query="&b64=1")
+    v3bin = await open_sessions(fx, 1, eio=3)
+    ms = [PreparedMessage([f'2["m",{i}]']) for i in range(3)]
+    ms.append(PreparedMessage(['51-["b",{"_placeholder":true,"num":0}]', b"\x00\xff"]))
+    for i, m in enumerate(ms):
+        for sid in v4 + v3 + v3bin:
+            fx.engine.clients[sid].send_prepared(m)
+        if i == 1:
+            fx.engine.clients[v4[2]].send("own")
+    packets = [p for m in ms for p in m.packets]
+    expected_v4 = eio_codec.encode_payload(packets).encode()
+    for sid in v4[:2]:
+        a = await (await PendingPoll.send(fx.port, sid)).answer()
+        assert a.body == expected_v4
+    a = await (await PendingPoll.send(fx.port, v4[2])).answer()
+    assert eio_codec.decode_payload(a.body) == packets[:2] + [(4, "own")] + packets[2:]
+    for sid in v3:
+        a = await (await PendingPoll.send(fx.port, sid, eio=3, query="&b64=1")).answer()
+        assert a.body == eio_codec.encode_payload_v3(packets, False).encode()  # type: ignore[union-attr]
+    # a v3 client taking binary payloads, with an attachment in the batch: the binary form
+    a = await (await PendingPoll.send(fx.port, v3bin[0], eio=3)).answer()
+    assert a.header("content-type") == "application/octet-stream"
+    assert eio_codec.decode_payload_v3(a.body) == packets
+    # each message's v4 and v3 text bodies once, whatever the number of recipients
+    assert counts["payload"] == 8

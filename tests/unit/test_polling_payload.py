@@ -133,3 +133,15 @@ def test_v3_forms_share_one_body_without_attachments() -> None:
     b = PreparedMessage(['51-["x",{"_placeholder":true,"num":0}]', b"\x01"])
     assert b.poll_body(3, True)[1] == "application/octet-stream"
     assert b.poll_body(3, False)[1] == "text/plain; charset=UTF-8"
+
+
+@given(st.lists(parts, min_size=1, max_size=5))
+@SETTINGS
+def test_joined_bodies_are_the_payload_of_all_their_packets(messages: list[list[Union[str, bytes]]]) -> None:
+    # what PollingTransport sends a recipient whose buffer holds only broadcasts (a burst)
+    ms = [message_of(ps) for ps in messages]
+    packets = [p for m in ms for p in m.packets]
+    assert b"\x1e".join(m.poll_body(4)[0] for m in ms) == eio_codec.encode_payload(packets).encode()
+    v3 = eio_codec.encode_payload_v3(packets, False)
+    assert isinstance(v3, str)
+    assert b"".join(m.poll_body(3)[0] for m in ms) == v3.encode()
