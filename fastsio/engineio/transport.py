@@ -35,7 +35,7 @@ class PreparedMessage:
     """
 
     __slots__ = ("parts", "packets", "compress", "_ws4", "_ws3", "_ws4z", "_ws3z",
-                 "_poll")
+                 "_poll", "_asgi4", "_asgi3")
 
     def __init__(self, parts: Sequence[Union[str, bytes]], compress: bool = True) -> None:
         self.parts = parts
@@ -47,6 +47,8 @@ class PreparedMessage:
         self._ws4z: Optional[bytes] = None
         self._ws3z: Optional[bytes] = None
         self._poll: Optional[list[Any]] = None
+        self._asgi4: Optional[ASGIEvents] = None
+        self._asgi3: Optional[ASGIEvents] = None
 
     def ws_bytes(self, protocol: int) -> bytes:
         """Every part as WebSocket frames, concatenated (one write per target)."""
@@ -114,6 +116,23 @@ class PreparedMessage:
         # without attachments both v3 forms are the same text payload
         return _POLL_V3_TEXT
 
+    # -- ASGI (fastsio.asgi): the websocket.send events, derived once per protocol version --
+
+    def asgi_events(self, protocol: int) -> "ASGIEvents":
+        """Every part as an ASGI ``websocket.send`` event, built once per protocol version.
+
+        Returns ``(items, total)``: ``items`` pairs each event with its size in
+        bytes, ``total`` is their sum. Every ASGI recipient of the broadcast is
+        handed these same objects (the ASGI server must not mutate them).
+        """
+        if protocol == 4:
+            if self._asgi4 is None:
+                self._asgi4 = asgi_send_events(self.packets, False)
+            return self._asgi4
+        if self._asgi3 is None:
+            self._asgi3 = asgi_send_events(self.packets, True)
+        return self._asgi3
+
 
 # the slots of PreparedMessage._poll: payload form, plus an offset per HTTP content coding
 _POLL_V4, _POLL_V3_TEXT, _POLL_V3_BINARY = 0, 1, 2
@@ -138,6 +157,29 @@ def http_compress(body: bytes, encoding: str) -> bytes:
     if encoding == "gzip":
         return gzip.compress(body, 6)
     return zlib.compress(body, 6)
+
+
+#: ``((event, size), ...), total size``: Engine.IO packets as ASGI ``websocket.send`` events
+ASGIEvents = tuple[tuple[tuple[dict[str, Any], int], ...], int]
+
+
+def asgi_send_events(packets: Sequence[Packet], eio3: bool) -> ASGIEvents:
+    """Engine.IO packets -> one ASGI ``websocket.send`` event each (``text`` or ``bytes``) and the sizes.
+
+    The size of a text event is its UTF-8 length (what the ASGI server will write).
+    """
+    items = []
+    total = 0
+    for ptype, data in packets:
+        content = eio_codec.encode_ws(ptype, data, eio3)
+        if isinstance(content, str):
+            size = len(content) if content.isascii() else len(content.encode("utf-8"))
+            items.append(({"type": "websocket.send", "text": content}, size))
+        else:
+            size = len(content)
+            items.append(({"type": "websocket.send", "bytes": content}, size))
+        total += size
+    return tuple(items), total
 
 
 #: messages shorter than this are sent uncompressed (Node's ws uses the same threshold)

@@ -17,7 +17,7 @@ __all__ = ["WebSocketTransport"]
 class WebSocketTransport(Transport, WebSocketHandler):
     """Engine.IO over one WebSocket; always writable (the kernel buffer is bounded below it)."""
 
-    __slots__ = ("conn", "max_message_size", "deflate", "deflate_threshold")
+    __slots__ = ("conn", "max_message_size", "deflate", "deflate_threshold", "takes_messages")
 
     name = "websocket"
 
@@ -28,10 +28,14 @@ class WebSocketTransport(Transport, WebSocketHandler):
         self.writable = True
         self.deflate = False
         self.deflate_threshold = deflate_threshold
+        self.takes_messages = False
 
     def attach(self, conn: "HttpConnection") -> None:
         self.conn = conn
         self.deflate = bool(getattr(conn, "deflate", False))
+        # a connection whose server frames the messages itself (the ASGI bridge) takes
+        # packets and prepared messages, never frames
+        self.takes_messages = bool(getattr(conn, "takes_messages", False))
 
     def can_write_now(self) -> bool:
         return self.conn is not None and self.conn.writable
@@ -64,12 +68,17 @@ class WebSocketTransport(Transport, WebSocketHandler):
 
     def send(self, packets: list[Packet], compress: bool = True) -> None:
         if self.conn is not None:
+            if self.takes_messages:
+                self.conn.write_packets(packets, self.protocol)  # type: ignore[attr-defined]
+                return
             self.conn.write(frame_packets(packets, self.protocol == 3, self.deflate and compress,
                                           self.deflate_threshold))
 
     def send_prepared(self, message: PreparedMessage) -> None:
         if self.conn is not None:
-            if self.deflate:
+            if self.takes_messages:
+                self.conn.write_prepared(message, self.protocol)  # type: ignore[attr-defined]
+            elif self.deflate:
                 self.conn.write(message.ws_bytes_deflate(self.protocol, self.deflate_threshold))
             else:
                 self.conn.write(message.ws_bytes(self.protocol))
