@@ -4,16 +4,20 @@ The built-in uvloop/httptools server is the fast path; under ASGI the ASGI
 server owns the sockets and does its own WebSocket framing, so each ASGI
 connection gets a small bridge object that speaks the same interface the
 engine uses for its own connections (``respond``, ``accept_websocket``,
-``write``, ``ws_close``...). Frames the engine prepared for a broadcast are
-parsed back into messages for the ASGI ``send``: correct, not fast.
+``ws_close``...). The engine hands it messages, not frames: a broadcast's
+ASGI events are derived once on its ``PreparedMessage`` and shared by every
+ASGI recipient; the ASGI server frames (and, if it negotiated
+permessage-deflate, compresses) each one for its connection.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any, Awaitable, Callable, Optional
 
 from ._impl import ws_frames
+from .engineio.transport import Packet, PreparedMessage, asgi_send_events
 from .http import Request, WebSocketHandler
 
 __all__ = ["ASGIApp"]
@@ -65,26 +69,37 @@ class _HttpBridge:
 
 
 class _WebSocketBridge:
-    """One ASGI WebSocket; engine writes (prepared frames) are parsed back into messages.
+    """One ASGI WebSocket: the engine hands it Engine.IO packets and prepared broadcasts.
 
-    The messages wait in a queue for the ASGI ``send``, under the engine's
+    The ASGI server does its own framing, so the bridge takes messages, not
+    frames (``takes_messages``): a broadcast's ``websocket.send`` events are
+    built once per protocol version on the ``PreparedMessage`` and the same
+    event objects are queued for every ASGI recipient; packets for this
+    socket alone become events here. One queue keeps both in the order the
+    engine wrote them.
+
+    The events wait in that queue for the ASGI ``send``, under the engine's
     slow-consumer policy: ``queued`` counts their bytes; past
     ``drop_volatile_above`` the bridge is not ``writable`` (volatile packets
     are dropped), and a write that would take it past ``max_buffered_bytes``
     disconnects the client with "transport error" and close code 1008.
     """
 
-    __slots__ = ("_current", "_send", "_queue", "_handler", "_parser", "_state", "_writer", "max_message_size",
+    __slots__ = ("_current", "_send", "_out", "_waiter", "_handler", "_parser", "_state", "max_message_size",
                  "queued", "_engine")
+
+    #: tells the engine's WebSocket transport to hand over packets and prepared messages, not frames
+    takes_messages = True
 
     def __init__(self, req: Request, send: Send, engine: Any = None) -> None:
         self._current: Optional[Request] = req
         self._send = send
-        self._queue: asyncio.Queue[Optional[dict[str, Any]]] = asyncio.Queue()
+        # (event, size) pairs for the ASGI send; (None, 0) ends the pump
+        self._out: deque[tuple[Optional[dict[str, Any]], int]] = deque()
+        self._waiter: Optional[asyncio.Future[None]] = None
         self._handler: Optional[WebSocketHandler] = None
-        self._parser = ws_frames.FrameParser(1 << 62, client_side=True, max_fragments=1 << 30)
+        self._parser: Any = None
         self._state = "connecting"
-        self._writer: Optional[asyncio.Task[None]] = None
         self.max_message_size = 1_000_000
         #: bytes of messages waiting for the ASGI send
         self.queued = 0
@@ -103,37 +118,86 @@ class _WebSocketBridge:
     def reject_upgrade(self, status: int, message: str) -> None:
         self._current = None
         self._state = "closed"
-        self._queue.put_nowait({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-        self._queue.put_nowait(None)
+        self._push(({"type": "websocket.close", "code": 1008, "reason": message[:120]}, 0))
+        self._push((None, 0))
 
     def accept_websocket(self, handler: WebSocketHandler, *, max_message_size: int,
                          per_message_deflate: bool = False, extra_headers: Optional[list[tuple[str, str]]] = None,
                          max_fragments: int = 1000) -> bool:
+        # per_message_deflate is the ASGI server's business: it negotiates and compresses by itself
         self._current = None
         self._handler = handler
         self.max_message_size = max_message_size
         self._state = "open"
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers or ()]
-        self._queue.put_nowait({"type": "websocket.accept", "headers": headers})
+        self._push(({"type": "websocket.accept", "headers": headers}, 0))
         return True
 
-    def write(self, data: bytes) -> None:
+    # -- output: what the engine's WebSocket transport hands over ---------------------------
+
+    def write_prepared(self, message: PreparedMessage, protocol: int) -> None:
+        """Queue a broadcast: the events the message built once for every ASGI recipient."""
         if self._state != "open":
             return
-        engine = self._engine
-        if engine is not None and self.queued + len(data) > engine.max_buffered_bytes:
-            self._overflow(engine)
+        items, total = message.asgi_events(protocol)
+        self._enqueue(items, total)
+
+    def write_packets(self, packets: list[Packet], protocol: int) -> None:
+        """Queue Engine.IO packets for this socket alone."""
+        if self._state != "open":
             return
+        items, total = asgi_send_events(packets, protocol == 3)
+        self._enqueue(items, total)
+
+    def write(self, data: bytes) -> None:
+        """Queue server-to-client WebSocket frames (parsed back into events: the slow way).
+
+        The engine's transport does not write frames here (``takes_messages``);
+        this serves a caller that does not know that.
+        """
+        if self._state != "open":
+            return
+        if self._parser is None:
+            self._parser = ws_frames.FrameParser(1 << 62, client_side=True, max_fragments=1 << 30)
+        items = []
+        total = 0
+        close: Optional[tuple[int, str]] = None
         for opcode, payload, _ in self._parser.feed(data):
             if opcode == ws_frames.OP_TEXT:
-                self.queued += len(payload)
-                self._queue.put_nowait({"type": "websocket.send", "text": payload})
+                size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+                items.append(({"type": "websocket.send", "text": payload}, size))
+                total += size
             elif opcode == ws_frames.OP_BINARY:
-                self.queued += len(payload)
-                self._queue.put_nowait({"type": "websocket.send", "bytes": payload})
+                items.append(({"type": "websocket.send", "bytes": payload}, len(payload)))
+                total += len(payload)
             elif opcode == ws_frames.OP_CLOSE:
-                code, reason = ws_frames.parse_close(payload)
-                self._close(1000 if code == 1005 else code, reason)
+                close = ws_frames.parse_close(payload)
+                break
+        if items:
+            self._enqueue(items, total)
+        if close is not None and self._state == "open":
+            self._close(1000 if close[0] == 1005 else close[0], close[1])
+
+    def _enqueue(self, items: Any, total: int) -> None:
+        engine = self._engine
+        if engine is not None and self.queued + total > engine.max_buffered_bytes:
+            self._overflow(engine)
+            return
+        self.queued += total
+        self._out.extend(items)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _push(self, item: tuple[Optional[dict[str, Any]], int]) -> None:
+        self._out.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def ws_close(self, code: int = 1000, reason: str = "", close_reason: str = "forced close",
                  description: Any = None) -> None:
@@ -146,13 +210,9 @@ class _WebSocketBridge:
         # the ASGI server does not take our messages as fast as they come: what waits is
         # dropped, the close goes first in line, and the session ends as a slow consumer
         pending = self.queued
-        kept = []
-        while not self._queue.empty():
-            event = self._queue.get_nowait()
-            if event is not None and event["type"] != "websocket.send":
-                kept.append(event)  # the accept, if it has not gone yet
-        for event in kept:
-            self._queue.put_nowait(event)
+        kept = [item for item in self._out if item[0] is not None and item[0]["type"] != "websocket.send"]
+        self._out.clear()
+        self._out.extend(kept)  # the accept, if it has not gone yet
         self.queued = 0
         engine._slow_consumers += 1
         self.ws_close(1008, "write buffer overflow", "transport error",
@@ -161,8 +221,8 @@ class _WebSocketBridge:
 
     def _close(self, code: int, reason: str) -> None:
         self._state = "closed"
-        self._queue.put_nowait({"type": "websocket.close", "code": code, "reason": reason})
-        self._queue.put_nowait(None)
+        self._push(({"type": "websocket.close", "code": code, "reason": reason}, 0))
+        self._push((None, 0))
 
     def _report_close(self, reason: str, description: Any = None) -> None:
         handler, self._handler = self._handler, None
@@ -173,21 +233,26 @@ class _WebSocketBridge:
                 handler.on_ws_close(reason, description)
 
     async def pump_out(self) -> None:
+        out = self._out
+        send = self._send
+        loop = asyncio.get_running_loop()
         while True:
-            event = await self._queue.get()
+            if not out:
+                waiter = self._waiter = loop.create_future()
+                await waiter
+                continue
+            event, size = out.popleft()
             if event is None:
                 return
             try:
-                await self._send(event)
+                await send(event)
             except Exception:
                 self._state = "closed"
                 self._report_close("transport error")
                 return
-            payload = event.get("text")
-            if payload is None:
-                payload = event.get("bytes")
-            if payload is not None:
-                self.queued = max(0, self.queued - len(payload))
+            if size:
+                left = self.queued - size
+                self.queued = left if left > 0 else 0
 
     def on_receive(self, event: dict[str, Any]) -> bool:
         """Handle one ASGI event; False once the socket is gone."""
@@ -207,7 +272,10 @@ class _WebSocketBridge:
         if kind == "websocket.disconnect":
             self._state = "closed"
             self._report_close("transport close")
-            self._queue.put_nowait(None)
+            # the peer is gone: what still waits cannot be delivered
+            self._out.clear()
+            self.queued = 0
+            self._push((None, 0))
             return False
         return True
 
