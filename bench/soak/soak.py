@@ -241,12 +241,12 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
             p.send("stop-churn")
         await asyncio.sleep(2.0)
         os.kill(server.proc.pid, signal.SIGUSR1)
-        final = await server.wait("stopped", 10)
+        final = await server.wait("stopped", 60)
         await asyncio.sleep(settle)   # the last broadcasts reach every client
         reports = []
         for p in swarm:
             p.send("report")
-        reports = await asyncio.gather(*[p.wait("report", 30) for p in swarm])
+        reports = await asyncio.gather(*[p.wait("report", 60) for p in swarm])
         samples_all = [line for line in server.lines if line.get("event") == "sample"][samples_before:]
         result["objects_grown_after_warmup"] = final.get("objects_grown")
         result["final_seq"] = final["seq"]
@@ -389,7 +389,7 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
             p.send("quit")
         await asyncio.gather(*[asyncio.wait_for(p.proc.wait(), 20) for p in swarm], return_exceptions=True)
         os.kill(server.proc.pid, signal.SIGTERM)
-        closed = await server.wait("closed", 30)
+        closed = await server.wait("closed", 60)
         result["close_s"] = closed["seconds"]
         if closed["seconds"] > CLOSE_MAX_S:
             failures.append(f"graceful close took {closed['seconds']} s > {CLOSE_MAX_S} s")
