@@ -199,7 +199,7 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
         "--sample-every", str(sample_every), "--max-buffered-bytes", str(max_buffered_bytes),
         "--drain-timeout", str(drain_timeout), "--sink-bytes", str(SINK_BYTES),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=open(log_dir / "server.stderr", "wb"),
-        env=env, cwd=str(ROOT)))
+        env=env, cwd=str(ROOT), limit=1 << 24))
     result: dict[str, Any] = {"connections": connections, "duration_s": duration, "procs": procs,
                               "warmup_s": warmup, "stopped_readers": stopped, "heavy_fast": heavy_fast,
                               "interval_s": interval, "heavy_bytes": heavy_bytes, "heavy_interval_s": heavy_interval,
@@ -223,7 +223,7 @@ async def run_soak(connections: int = 1000, duration: float = 30.0, procs: int =
                 "--churn-period", str(churn_period), "--ws-frac", str(ws_frac),
                 "--upgrade-frac", str(upgrade_frac), "--concurrency", str(concurrency),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=open(log_dir / f"clients{i}.stderr", "wb"), env=node_env, cwd=str(ROOT))))
+                stderr=open(log_dir / f"clients{i}.stderr", "wb"), env=node_env, cwd=str(ROOT), limit=1 << 24)))
         t_connect = time.monotonic()
         readies = await asyncio.gather(*[p.wait("ready", 120 + connections / 20) for p in swarm])
         result["initial_connect_s"] = round(time.monotonic() - t_connect, 2)
