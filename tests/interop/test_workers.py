@@ -73,12 +73,13 @@ class Served:
         return self.proc.returncode
 
 
-async def start(port: int, count: int) -> Served:
+async def start(port: int, count: int, app: str = "workers_app:io", extra_env: Optional[dict[str, str]] = None) -> Served:
     """``python -m fastsio serve workers_app:io --workers N``: the real command line, in a subprocess."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env.update(extra_env or {})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fastsio", "serve", "workers_app:io", "--host", "127.0.0.1", "--port", str(port),
+        sys.executable, "-m", "fastsio", "serve", app, "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(count), cwd=str(APP.parent), env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     served = Served(proc, port, count)
