@@ -19,6 +19,32 @@ namespace; each namespace's adapter registers with it. A response goes only
 to the worker whose adapter asked (learnt from the messages that worker
 sent). When a worker's connection ends, its adapters are taken out at once
 instead of after the heartbeat timeout.
+
+Connection state recovery across workers
+----------------------------------------
+Node's cluster adapter has none; these two message types are fastsio's own
+(only fastsio workers are on this bus). With ``connection_state_recovery``
+on, each event broadcast without an ack and not volatile gets the offset
+``<8 hex: the sending adapter>-<hex sequence number>`` as its last argument
+(the client sends back the last one it got), and every worker keeps every
+such packet it applies, in its order, for ``max_disconnection_duration``.
+Since each worker's messages reach every other worker in order, "the last
+sequence number applied per sender" (``seen``) tells exactly which packets
+a worker had at a given moment. A disconnected socket's session stays on
+its worker. A worker that gets a CONNECT with ``pid`` and ``offset`` for a
+session it does not hold asks the others:
+
+- ``100`` RESTORE_SESSION ``{requestId, pid, offset}``, to every worker;
+- ``101`` RESTORE_SESSION_RESPONSE, to the asker: ``{requestId}`` (not
+  here, offset no longer kept) or ``{requestId, session: {sid, pid, rooms,
+  data, disconnected_at, missed_packets}, seen}`` from the worker that had
+  it (it hands it out once; the asker stops waiting at this answer).
+
+The asker appends the packets it applied that the owner's ``seen`` did not
+cover (in its own order), and those it applies until the socket is in its
+rooms; then the socket is live. No answer from every live worker within
+``requests_timeout``, or a worker's bus connection closing, ends the wait:
+a fresh session, as for an unknown one.
 """
 from __future__ import annotations
 

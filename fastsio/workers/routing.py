@@ -4,6 +4,9 @@ A session id names its owner: the engine's ids are 15 random bytes in
 URL-safe base64 (20 characters); with workers, the first byte is the
 worker's index XOR a key the primary draws at start, the other 14 stay
 random (112 bits, still unguessable). ``owner_of(sid)`` reads it back.
+With a custom ``engine.generate_id``, its ids get two characters in front
+(``tag_prefix``: the same first two characters a default id of that worker
+has, but for 4 random bits), so the user's id follows them unchanged.
 
 All workers accept on one inherited listening socket. A worker that parses
 a request naming a session it does not hold, owned by another worker,
@@ -29,6 +32,7 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
+import inspect
 import logging
 import os
 import socket
@@ -40,7 +44,7 @@ import httptools
 
 from ..http import _H_CLOSED, _H_IDLE, _H_WS, HttpConnection, HttpServer, Request
 
-__all__ = ["make_id_generator", "owner_of", "Router", "WorkerConnection"]
+__all__ = ["make_id_generator", "wrap_id_generator", "tag_prefix", "owner_of", "Router", "WorkerConnection"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +57,8 @@ _QUEUE_MAX = 4096  # connections waiting for one owner's socket to take them
 _MOVE_DEADLINE = 10.0  # seconds to wait for our own answers to leave before moving
 
 
-_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64 = {c: i for i, c in enumerate(_ALPHABET)}
 
 
 def make_id_generator(index: int, key: int) -> Callable[..., str]:
@@ -68,9 +73,39 @@ def make_id_generator(index: int, key: int) -> Callable[..., str]:
     return generate_id
 
 
-def owner_of(sid: str, key: int) -> Optional[int]:
-    """The index of the worker that made ``sid``, or None if it is not one of ours."""
-    if len(sid) != 20:
+def tag_prefix(index: int, key: int) -> str:
+    """The two characters that name worker ``index`` in front of the ids of a custom ``generate_id``.
+
+    They are what a default id of that worker starts with but for the 4
+    random bits, so ``owner_of`` reads both forms the same way.
+    """
+    tag = (index ^ key) & 0xFF
+    return _ALPHABET[tag >> 2] + _ALPHABET[(tag & 3) << 4]
+
+
+def wrap_id_generator(user: Callable[..., Any], index: int, key: int) -> Callable[..., Any]:
+    """A custom ``generate_id`` whose ids (plain or awaited) get worker ``index``'s two characters in front."""
+    prefix = tag_prefix(index, key)
+
+    async def later(pending: Any) -> str:
+        return prefix + str(await pending)
+
+    def generate_id(request: Any = None) -> Any:
+        sid = user(request)
+        if inspect.isawaitable(sid):
+            return later(sid)
+        return prefix + str(sid)
+
+    generate_id.__wrapped__ = user  # type: ignore[attr-defined]
+    return generate_id
+
+
+def owner_of(sid: str, key: int, custom: bool = False) -> Optional[int]:
+    """The index of the worker that made ``sid``, or None if it is not one of ours.
+
+    ``custom``: the ids come from a custom ``generate_id`` (``wrap_id_generator``): any length.
+    """
+    if len(sid) != 20 and not (custom and 2 < len(sid) <= 1024):
         return None
     hi = _B64.get(sid[0])
     lo = _B64.get(sid[1])
@@ -220,13 +255,23 @@ class Router:
         #: connections moved away / received (for tests and logs)
         self.moved_out = 0
         self.moved_in = 0
+        #: the engine's ids come from the user's generate_id (with this worker's two characters in front)
+        self.custom_ids = False
 
     def path_of(self, index: int) -> str:
         return os.path.join(self.directory, f"h{index}.sock")
 
     def install(self) -> None:
         """Make the engine's ids name this worker and route foreign ones."""
-        self.engine.generate_id = make_id_generator(self.index, self.key)
+        from ..engineio.server import default_generate_id
+
+        user = self.engine.generate_id
+        self.custom_ids = user is not default_generate_id
+        if self.custom_ids:
+            # the user's ids, with two characters in front that name this worker
+            self.engine.generate_id = wrap_id_generator(user, self.index, self.key)
+        else:
+            self.engine.generate_id = make_id_generator(self.index, self.key)
         self.engine.session_router = self.route
         http = self.http
         http._protocol_factory = lambda: WorkerConnection(http)  # type: ignore[method-assign]
@@ -268,7 +313,7 @@ class Router:
         sid = req.query.get("sid")
         if not sid or sid in self.engine.clients:
             return False
-        owner = owner_of(sid, self.key)
+        owner = owner_of(sid, self.key, self.custom_ids)
         if owner is None or owner == self.index or owner >= self.count:
             return False
         conn = req.connection

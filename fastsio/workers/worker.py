@@ -68,11 +68,6 @@ async def _main(server: Any, info: dict[str, Any], app: Any = None) -> None:
     bus: Any = None
     try:
         engine = server.engine
-        from ..engineio.server import default_generate_id
-
-        if engine.generate_id is not default_generate_id:
-            raise RuntimeError("workers>1 needs the engine's own session ids (they name the owning worker); "
-                               "a custom generate_id is not supported with workers")
         router = Router(index, count, info["dir"], int(info["key"]), engine)
         router.install()
         router.start()

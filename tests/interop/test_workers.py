@@ -139,7 +139,11 @@ async def test_one_keep_alive_connection_carries_sessions_of_every_worker(worker
     run = (await run_node("workers_clients.mjs", "scenario=keepalive", f"port={served.port}",
                           f"n={clients_for(count)}",
                           timeout=40)).check()
-    results = run.one("keepalive")["results"]
+    check_keepalive(run.one("keepalive")["results"], count)
+
+
+def check_keepalive(results: list[dict[str, Any]], count: int) -> None:
+    """Every request on the one connection was answered by its session's worker, all workers seen."""
     ports = {step["localPort"] for r in results for step in r["steps"]}
     assert len(ports) == 1, f"the agent used {len(ports)} connections"
     pid_of: dict[str, int] = {}
@@ -154,6 +158,25 @@ async def test_one_keep_alive_connection_carries_sessions_of_every_worker(worker
         pid = json.loads(answer[3:])[0]
         assert pid_of.setdefault(r["sid"], pid) == pid
     spread(list(pid_of.values()), count)
+
+
+async def test_a_custom_generate_id_works_with_workers(free_port: int, run_node: RunNode) -> None:
+    # the app sets io.engine.generate_id; each worker puts two characters naming it in front
+    served = await start(free_port, 2, extra_env={"FASTSIO_TEST_CUSTOM_IDS": "1"})
+    try:
+        run = (await run_node("workers_clients.mjs", "scenario=keepalive", f"port={served.port}", "n=16",
+                              timeout=40)).check()
+        results = run.one("keepalive")["results"]
+        for r in results:
+            assert len(r["sid"]) == 19 and r["sid"][2] == "u", r["sid"]
+        check_keepalive(results, 2)
+        run = (await run_node("workers_clients.mjs", "scenario=spread", f"port={served.port}", "mode=upgrade",
+                              "n=16", timeout=60)).check()
+        seen = run.one("clients")
+        spread(seen["pids"], 2)
+        assert seen["again"] == [seen["pids"], seen["pids"]] and seen["after"] == seen["pids"]
+    finally:
+        await served.stop()
 
 
 def _q(sid: str, eio: int = 4) -> str:

@@ -14,6 +14,9 @@ import fastsio
 
 io = fastsio.Server(cors={"origin": "*"}, allow_eio3=True, ping_interval=5, ping_timeout=5)
 PID = os.getpid()
+if os.environ.get("FASTSIO_TEST_CUSTOM_IDS"):
+    # a custom Engine.IO id: with workers it gets two characters in front naming the worker
+    io.engine.generate_id = lambda request: "u" + os.urandom(8).hex()
 
 
 @io.on("connection")

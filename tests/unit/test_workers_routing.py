@@ -6,7 +6,9 @@ import os
 import pytest
 
 from fastsio.workers import resolve_workers
-from fastsio.workers.routing import make_id_generator, message_end, owner_of
+import asyncio
+
+from fastsio.workers.routing import make_id_generator, message_end, owner_of, tag_prefix, wrap_id_generator
 
 
 @pytest.mark.parametrize("index", [0, 1, 7, 255])
@@ -24,6 +26,33 @@ def test_foreign_or_malformed_ids_have_no_owner() -> None:
     assert owner_of("short", 0) is None
     assert owner_of("!!!!" + "a" * 16, 0) is None
     assert owner_of("", 0) is None
+
+
+@pytest.mark.parametrize("index", [0, 1, 7, 255])
+@pytest.mark.parametrize("key", [0, 0x5A, 255])
+def test_a_custom_generate_id_keeps_its_ids_after_two_characters_naming_the_worker(index: int, key: int) -> None:
+    gen = wrap_id_generator(lambda req: f"user-{req}", index, key)
+    sid = gen(42)
+    assert sid == tag_prefix(index, key) + "user-42"
+    assert owner_of(sid, key, custom=True) == index
+    # the same two characters a default id of that worker starts with (but for the random low bits)
+    default = make_id_generator(index, key)()
+    assert owner_of(default, key, custom=True) == index
+    assert default[0] == sid[0]
+
+    async def user(req: object) -> str:
+        return "async-id"
+
+    pending = wrap_id_generator(user, index, key)(None)
+    assert asyncio.run(pending) == tag_prefix(index, key) + "async-id"  # type: ignore[arg-type]
+
+
+def test_custom_ids_of_any_length_only_when_the_ids_are_custom() -> None:
+    sid = tag_prefix(1, 0) + "x"
+    assert owner_of(sid, 0) is None
+    assert owner_of(sid, 0, custom=True) == 1
+    assert owner_of("ab", 0, custom=True) is None
+    assert owner_of("A" * 2000, 0, custom=True) is None
 
 
 def test_ids_are_not_guessable_from_each_other() -> None:
@@ -69,3 +98,16 @@ def test_current_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     assert current_worker() is None
     monkeypatch.setenv(ENV, '{"index": 2, "count": 4}')
     assert current_worker() == (2, 4)
+
+
+def test_tls_with_workers_fails_at_start_naming_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    import fastsio
+
+    monkeypatch.delenv("FASTSIO_WORKER", raising=False)
+    io = fastsio.Server()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # a TLS connection's state lives in the process that did the handshake: it cannot be handed over
+    with pytest.raises(RuntimeError, match="ssl is not supported with workers > 1.*terminate TLS in a proxy"):
+        io.run(port=0, host="127.0.0.1", ssl=ctx, workers=2)
