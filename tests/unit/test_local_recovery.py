@@ -73,3 +73,86 @@ def test_offsets_of_other_forms_are_not_taken_for_ours() -> None:
     assert _parse_offset(k.prefix + "1f") == (k.prefix, 31)
     for bad in (None, 3, "", "1-2", "deadbeefx1", "deadbeef-zz", "x" * 40, "1700000000000-0"):
         assert _parse_offset(bad) is None, bad
+
+
+# -- two workers' adapters in one process, on a real local bus (Unix sockets) -----------------
+
+
+async def _pair(tmp_path: Any) -> tuple[Any, Any, list[Any]]:
+    import asyncio
+
+    import fastsio
+    from fastsio.adapters.local import install_bus
+
+    adapters, buses = [], []
+    for index in range(2):
+        io = fastsio.Server(connection_state_recovery={"max_disconnection_duration": 60})
+        buses.append(await install_bus(io, index, 2, str(tmp_path)))
+        await io._init_adapters()
+        adapters.append(io.of("/").adapter)
+    a, b = adapters
+    for _ in range(200):  # until each knows the other (initial heartbeats)
+        if a.nodes and b.nodes:
+            break
+        await asyncio.sleep(0.01)
+    assert a.nodes and b.nodes
+    return a, b, buses
+
+
+async def test_a_session_comes_from_the_worker_that_has_it_once(tmp_path: Any) -> None:
+    import asyncio
+
+    a, b, buses = await _pair(tmp_path)
+    try:
+        b.persist_session({"sid": "S", "pid": "P", "rooms": ["S", "r"], "data": {"n": 1}})
+        p = b._keeper
+        apply(p, packet(p, 0))
+        apply(b._keeper, packet(p, 1))
+        # a gets the reconnect: it asks, b hands the session over with what came after the offset
+        pending = a.restore_session("P", p.prefix + "0")
+        session = await asyncio.wait_for(pending, 5)
+        assert session["sid"] == "S" and session["data"] == {"n": 1} and session["rooms"] == ["S", "r"]
+        assert session["missed_packets"] == [packet(p, 1)[3]]
+        assert await asyncio.wait_for(a.restore_session("P", p.prefix + "0"), 5) is None  # once
+    finally:
+        for adapter in (a, b):
+            adapter.close()
+        for bus in buses:
+            await bus.close()
+
+
+async def test_a_worker_that_does_not_answer_is_given_up_after_requests_timeout(tmp_path: Any) -> None:
+    import asyncio
+
+    a, b, buses = await _pair(tmp_path)
+    try:
+        b._on_restore = lambda *args: None  # alive (heartbeats) but never answers a restore
+        a.requests_timeout = 0.3
+        started = time.monotonic()
+        assert await asyncio.wait_for(a.restore_session("P", "deadbeef-0"), 5) is None
+        assert 0.25 <= time.monotonic() - started < 3
+    finally:
+        for adapter in (a, b):
+            adapter.close()
+        for bus in buses:
+            await bus.close()
+
+
+async def test_a_malformed_answer_is_dropped_and_gives_a_fresh_session(tmp_path: Any) -> None:
+    import asyncio
+
+    a, b, buses = await _pair(tmp_path)
+    try:
+        def bad(uid: str, request_id: str, data: dict[str, Any]) -> None:
+            b.bus.send_to(uid, {"uid": b.uid, "nsp": "/", "type": 101,
+                                "data": {"requestId": request_id, "session": {"sid": 3}, "seen": {}}})
+
+        b._on_restore = bad
+        a.requests_timeout = 0.3
+        assert await asyncio.wait_for(a.restore_session("P", "deadbeef-0"), 5) is None
+        assert a._bad_messages >= 1
+    finally:
+        for adapter in (a, b):
+            adapter.close()
+        for bus in buses:
+            await bus.close()
