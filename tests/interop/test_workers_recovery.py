@@ -40,12 +40,7 @@ def ticks_by_worker(got: list[list[Any]]) -> dict[int, list[int]]:
     return by
 
 
-@pytest.mark.parametrize("mode", ["websocket", "polling"])
-async def test_a_client_that_moves_to_another_worker_recovers_everything(recovering: Any, run_node: RunNode,
-                                                                         mode: str) -> None:
-    served = await recovering()
-    res = (await run_node("workers_recovery.mjs", "scenario=move", f"port={served.port}", f"mode={mode}",
-                          timeout=60)).check().one("result")
+def check_moved_and_recovered(res: dict[str, Any]) -> None:
     rounds = res["rounds"]
     first_id = res["connects"][0]["id"]
     # it landed on the other worker in the end (the answers name the workers' pids)
@@ -64,6 +59,31 @@ async def test_a_client_that_moves_to_another_worker_recovers_everything(recover
     assert len(res["got"]) == sum(r["ticks"] for r in rounds), (len(res["got"]), rounds)
 
 
+async def test_a_client_that_moves_to_another_worker_recovers_everything_and_a_dead_owner_gives_a_fresh_session(
+        recovering: Any, run_node: RunNode) -> None:
+    # one primary for the three runs (each start costs seconds on a loaded machine)
+    served = await recovering()
+    for mode in ("websocket", "polling"):
+        res = (await run_node("workers_recovery.mjs", "scenario=move", f"port={served.port}", f"mode={mode}",
+                              timeout=60)).check().one("result")
+        check_moved_and_recovered(res)
+    # the worker holding the session is killed (SIGKILL) as the client's connection drops
+    start_at = len(served.err)
+    run = (await run_node("workers_recovery.mjs", "scenario=dead", f"port={served.port}", timeout=60)).check()
+    res = run.one("result")
+    (r,) = res["rounds"]
+    assert r["recovered"] is False, r
+    assert r["to"] != r["from"], r  # the killed worker's pid is gone (a survivor or its restart answered)
+    if r["to"] in run.one("start")["senders"]:
+        # the survivor answered at once (the bus saw the owner go), not after the 5 s request timeout
+        assert r["back_ms"] < 4000, r
+    else:
+        # the restarted worker took it: bounded by its start on this machine
+        assert r["back_ms"] < 15000, r
+    await served.wait_stderr("restarting it", start=start_at)
+    assert served.proc.returncode is None
+
+
 async def test_an_expired_session_gives_a_fresh_one(recovering: Any, run_node: RunNode) -> None:
     served = await recovering(duration=1)
     res = (await run_node("workers_recovery.mjs", "scenario=expire", f"port={served.port}", "away_ms=2500",
@@ -71,18 +91,3 @@ async def test_an_expired_session_gives_a_fresh_one(recovering: Any, run_node: R
     (r,) = res["rounds"]
     assert r["recovered"] is False, r
     assert r["id"] != res["connects"][0]["id"], r
-
-
-async def test_the_owner_worker_killed_gives_a_fresh_session_without_a_hang(recovering: Any,
-                                                                            run_node: RunNode) -> None:
-    served = await recovering()
-    start_at = len(served.err)
-    res = (await run_node("workers_recovery.mjs", "scenario=dead", f"port={served.port}",
-                          timeout=60)).check().one("result")
-    (r,) = res["rounds"]
-    assert r["recovered"] is False, r
-    assert r["to"] != r["from"], r  # the killed worker's pid is gone (a survivor or its restart answered)
-    # answered at once (the bus saw the owner go), not after a request timeout
-    assert r["back_ms"] < 4000, r
-    await served.wait_stderr("restarting it", start=start_at)
-    assert served.proc.returncode is None
