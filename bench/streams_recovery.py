@@ -181,7 +181,7 @@ def node_env() -> dict[str, str]:
 
 async def server(kind: str, redis: Redis, port: int) -> Proc:
     if kind == "fastsio":
-        p = Proc([PY, str(ROOT / "bench" / "servers" / "fastsio_streams_app.py"), "--port", str(port),
+        p = Proc([PY, os.environ.get("FASTSIO_STREAMS_APP", str(ROOT / "bench" / "servers" / "fastsio_streams_app.py")), "--port", str(port),
                   "--redis", redis.url])
         await p.start("READY")
     else:
@@ -225,7 +225,8 @@ async def run_storm_one(kind: str, n: int, redis: Redis, tick_ms: int = 20) -> d
             "recovered_share": rep["recovered"] / n,
             "delivered_share": rep["total_got"] / (n * sent) if sent else None,
             "in_order_share": rep["in_order"] / n,
-            "back_ms": rep["back_ms"], "sent": sent,
+            "back_ms": rep["back_ms"], "back_p50_ms": rep.get("back_p50_ms"), "back_p90_ms": rep.get("back_p90_ms"),
+            "attempts": rep.get("attempts"), "errors": rep.get("errors"), "sent": sent,
         }
         print(json.dumps(row), flush=True)
         return row

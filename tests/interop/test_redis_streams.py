@@ -428,3 +428,44 @@ async def test_a_thousand_clients_cut_at_once_all_recover(cluster: Cluster) -> N
     assert back["ok"]
     assert rep["recovered"] == n and rep["in_order"] == n
     assert rep["same_as_first"] == n and rep["first"]["got"] == list(range(sent))
+
+
+# -- the broadcast cost with recovery on ---------------------------------------------
+
+
+async def test_a_burst_of_own_broadcasts_is_delivered_in_one_loop_turn(cluster: Cluster) -> None:
+    """With recovery on a server delivers its own broadcasts when its reader
+    meets them; a burst emitted at once must reach the clients in one loop
+    turn (one write per client), not in the pieces Redis answers the blocked
+    XREAD in (the first piece is one entry: the recovery-on cost was 1.5x off)."""
+    io, _ = await cluster.py_server()
+    adapter = io.of("/").adapter
+    turn = 0
+    loop = asyncio.get_running_loop()
+    ticking = True
+
+    def tick() -> None:
+        nonlocal turn
+        turn += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    turns: list[int] = []
+    original = adapter._deliver_own
+
+    def deliver_own(packet: Any, opts: Any, entry_id: str) -> None:
+        turns.append(turn)
+        original(packet, opts, entry_id)
+
+    adapter._deliver_own = deliver_own  # type: ignore[method-assign]
+    for burst in range(3):
+        await asyncio.sleep(0.2)  # the reader is blocked in XREAD again
+        turns.clear()
+        loop.call_soon(tick)
+        for i in range(200):
+            io.to("r1").emit("m", i)
+        await until(lambda: len(turns) >= 200, timeout=20, what="the burst delivered")
+        ticking = False
+        await asyncio.sleep(0)
+        ticking = True
+        assert len(set(turns)) == 1, f"burst {burst}: delivered over {len(set(turns))} loop turns"

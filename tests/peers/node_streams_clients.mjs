@@ -31,7 +31,12 @@ for (let i = 0; i < n; i++) {
     reconnectionDelayMax: 500,
     auth: { rooms, data: { i } },
   });
-  const c = { socket, got: [], offsets: [], connects: 0, recovered: [], ids: [], cutAt: null };
+  const c = { socket, got: [], offsets: [], connects: 0, recovered: [], ids: [], cutAt: null, attempts: 0, errors: {} };
+  socket.io.on("reconnect_attempt", () => { c.attempts++; });
+  socket.io.on("reconnect_error", (err) => {
+    const key = String(err?.message ?? err).slice(0, 60);
+    c.errors[key] = (c.errors[key] ?? 0) + 1;
+  });
   socket.on("connect", () => {
     c.connects++;
     c.recovered.push(socket.recovered);
@@ -68,8 +73,16 @@ function report(full) {
     if (c.backAt) lastBack = Math.max(lastBack, c.backAt);
     if (c.cutAt !== null) firstCut = Math.min(firstCut, c.cutAt);
   }
+  const backs = clients.filter((c) => c.backAt && c.cutAt !== null).map((c) => c.backAt - c.cutAt).sort((a, b) => a - b);
+  const pct = (q) => (backs.length ? backs[Math.min(backs.length - 1, Math.floor(q * backs.length))] : null);
+  const errors = {};
+  for (const c of clients) for (const [k, v] of Object.entries(c.errors)) errors[k] = (errors[k] ?? 0) + v;
   const res = {
     n: clients.length,
+    back_p50_ms: pct(0.5),
+    back_p90_ms: pct(0.9),
+    attempts: clients.reduce((a, c) => a + c.attempts, 0),
+    errors,
     recovered,
     in_order: inOrder,
     total_got: clients.reduce((a, c) => a + c.got.length, 0),
