@@ -632,26 +632,41 @@ class _Bus:
                     item[0]._restore_refused(session)
             return [None] * n
         live = _id_key(self.last_id or "0-0")
-        decoded: dict[str, Any] = {}
+        # Decoded once for every session of the batch: (key, id, nsp, data, opts).
+        replayable: list[tuple[tuple[int, int], str, str, Any, BroadcastOptions]] = []
+        mentioned: set[str] = set()  # every room an entry targets or excepts
+        for key, entry_id, fields in entries:
+            if key > live:
+                break
+            packet = _replayable(fields)
+            if packet is not False:
+                replayable.append((key, entry_id, packet[0], packet[1], packet[2]))
+                mentioned.update(packet[2].rooms)
+                mentioned.update(packet[2].except_)
+        # Sessions cut at the same moment share their offset and, often, their
+        # rooms: their replay is one list, worked out once (unless an entry
+        # names a session's own id room).
+        replays: dict[tuple[str, str, frozenset[str]], list[list[Any]]] = {}
         for i, (adapter, pid, offset, _) in enumerate(batch):
             session = sessions[i]
             if session is None:
                 continue
-            after = _id_key(offset)
-            rooms = set(session["rooms"])
-            missed = session["missed_packets"]
             nsp = adapter.nsp.name
-            for key, entry_id, fields in entries:
-                if key <= after:
+            rooms = frozenset(session["rooms"])
+            share: Optional[tuple[str, str, frozenset[str]]] = None
+            if session["sid"] not in mentioned:
+                share = (nsp, offset, rooms - {session["sid"]})
+                shared = replays.get(share)
+                if shared is not None:
+                    session["missed_packets"] = list(shared)
                     continue
-                if key > live:
-                    break
-                packet = decoded.get(entry_id)
-                if packet is None:
-                    packet = decoded[entry_id] = _replayable(fields)
-                if packet is False or packet[0] != nsp:
+            after = _id_key(offset)
+            missed = session["missed_packets"]
+            if share is not None:
+                replays[share] = missed
+            for key, entry_id, entry_nsp, data, opts in replayable:
+                if key <= after or entry_nsp != nsp:
                     continue
-                _, data, opts = packet
                 if (not opts.rooms or not rooms.isdisjoint(opts.rooms)) and rooms.isdisjoint(opts.except_):
                     missed.append([*data, entry_id])
             logger.debug("restored session %s from %s: %d missed, live at %s", pid, offset, len(missed),

@@ -469,3 +469,33 @@ async def test_a_burst_of_own_broadcasts_is_delivered_in_one_loop_turn(cluster: 
         await asyncio.sleep(0)
         ticking = True
         assert len(set(turns)) == 1, f"burst {burst}: delivered over {len(set(turns))} loop turns"
+
+
+async def test_restores_in_one_batch_keep_each_sessions_own_room(cluster: Cluster) -> None:
+    """Sessions cut together share one worked-out replay, except where a
+    missed broadcast went to one session's own id room."""
+    _, port_a = await cluster.py_server()
+    _, port_b = await cluster.py_server()
+    clients = await cluster.clients(port_a, n=4, rooms="r1")
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+    emitter.to("r1").emit("m", 0)
+    await until(clients_got(clients, 1), what="the first message")
+    first = (await clients.cmd("report", full=True))["clients"]
+    ids = [c["ids"][0] for c in first]
+    await clients.cmd("cut", port=port_b)
+    emitter.to("r1").emit("m", 1)
+    emitter.to(ids[2]).emit("m", 100)  # only the third one's
+    emitter.to("r1").except_(ids[1]).emit("m", 2)  # all but the second one
+    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    emitter.to("r1").emit("m", 3)
+    want = [[0, 1, 2, 3], [0, 1, 3], [0, 1, 100, 2, 3], [0, 1, 2, 3]]
+    rep: dict[str, Any] = {}
+
+    async def done() -> bool:
+        nonlocal rep
+        rep = await clients.cmd("report", full=True)
+        return [c["got"] for c in rep["clients"]] == want
+
+    await until(done, what=f"each client's own replay (want {want})")
+    assert all(c["recovered"] == [False, True] for c in rep["clients"]), rep["clients"]

@@ -3,6 +3,12 @@
 // by JSON commands on stdin.
 //
 //   node node_streams_clients.mjs port=PORT [n=1] [rooms=r1,r2] [timeout_ms=60000]
+//        [ramp=N] [connect_ms=30000] [delay_ms=50] [delay_max_ms=500]
+//
+// ramp: the first connects go out in groups of that many, each group once the
+// one before is connected (a big N would overflow the server's accept queue);
+// connect_ms: how long all may take; delay_ms/delay_max_ms: socket.io-client's
+// reconnectionDelay/reconnectionDelayMax (randomizationFactor stays 0.5).
 //
 // Every client records the integer argument of each "m" event it gets, and
 // the offset the server appended. Prints {"event":"connected", n} once all
@@ -22,13 +28,19 @@ const n = Number(args.n ?? 1);
 const rooms = args.rooms ? args.rooms.split(",") : [];
 deadline(Number(args.timeout_ms ?? 60000));
 
+const ramp = Math.max(1, Number(args.ramp ?? n));
+const connectMs = Number(args.connect_ms ?? 30000);
 const clients = [];
+const connectEnd = Date.now() + connectMs;
 for (let i = 0; i < n; i++) {
+  if (i > 0 && i % ramp === 0) {
+    while (Date.now() < connectEnd && !clients.every((c) => c.connects >= 1)) await sleep(10);
+  }
   const socket = io(`http://127.0.0.1:${args.port}`, {
     transports: ["websocket"],
     forceNew: true,
-    reconnectionDelay: 50,
-    reconnectionDelayMax: 500,
+    reconnectionDelay: Number(args.delay_ms ?? 50),
+    reconnectionDelayMax: Number(args.delay_max_ms ?? 500),
     auth: { rooms, data: { i } },
   });
   const c = { socket, got: [], offsets: [], connects: 0, recovered: [], ids: [], cutAt: null, attempts: 0, errors: {} };
@@ -60,7 +72,7 @@ async function waitConnects(count, ms) {
   return false;
 }
 
-function report(full) {
+function report(full, backsWanted = false) {
   let recovered = 0;
   let inOrder = 0;
   let lastBack = 0;
@@ -88,6 +100,11 @@ function report(full) {
     total_got: clients.reduce((a, c) => a + c.got.length, 0),
     back_ms: lastBack && firstCut !== Infinity ? lastBack - firstCut : null,
   };
+  res.cut_at = firstCut === Infinity ? null : firstCut;
+  res.last_back_at = lastBack || null;
+  const cpu = process.cpuUsage();
+  res.cpu_ms = Math.round((cpu.user + cpu.system) / 1000);
+  if (backsWanted) res.backs = backs;
   if (full) {
     res.clients = clients.map((c) => ({
       ids: c.ids, recovered: c.recovered, connects: c.connects, got: c.got, offsets: c.offsets,
@@ -121,7 +138,7 @@ async function run(c) {
     case "wait":
       return { ok: await waitConnects(c.connects ?? 1, c.ms ?? 10000) };
     case "report":
-      return report(!!c.full);
+      return report(!!c.full, !!c.backs);
     case "quit":
       for (const cl of clients) cl.socket.disconnect();
       setTimeout(() => exit(0), 10);
@@ -141,5 +158,5 @@ createInterface({ input: process.stdin }).on("line", async (line) => {
   }
 });
 
-if (await waitConnects(1, 30000)) out("connected", { n });
+if (await waitConnects(1, Math.max(1000, connectEnd - Date.now()))) out("connected", { n });
 else out("error", { message: "not every client connected" });
