@@ -126,6 +126,13 @@ _RESTORE_MAX_PAGES = 100
 _CATCH_UP_READS = 20
 # Deadline of one Redis command beyond its own blocking time.
 _COMMAND_DEADLINE = 5.0
+# A reconnect whose session is not in Redis (yet) while its offset is this
+# recent (by Redis's clock) is tried again after each of these delays: in a
+# reconnect storm the old server may store the session after the client is
+# already back on another one (it sees the cut as the client does).
+_RESTORE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+_RESTORE_RETRY_WINDOW_MS = 30_000
+_RETRY = object()
 # Deadline of a pipeline of many commands (a mass reconnect's restores).
 _BATCH_DEADLINE = 15.0
 
@@ -257,6 +264,7 @@ class _Bus:
         self._own: dict[str, tuple["RedisStreamsAdapter", Any, BroadcastOptions]] = {}
         self._holds = 0
         self._restores: list[tuple[Any, ...]] = []
+        self._retries: dict["asyncio.Future[Any]", int] = {}
         self._restorer: Optional["asyncio.Future[None]"] = None
         self._released = asyncio.Event()
         self._released.set()
@@ -566,10 +574,18 @@ class _Bus:
 
     def restore(self, adapter: "RedisStreamsAdapter", pid: str, offset: str) -> "asyncio.Future[Any]":
         fut: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
-        self._restores.append((adapter, pid, offset, fut))
+        self._queue_restore((adapter, pid, offset, fut))
+        return fut
+
+    def _queue_restore(self, item: tuple[Any, ...]) -> None:
+        if item[3].done() or self._closed:
+            self._retries.pop(item[3], None)
+            if not item[3].done():
+                item[3].set_result(None)
+            return
+        self._restores.append(item)
         if self._restorer is None or self._restorer.done():
             self._restorer = asyncio.ensure_future(self._run_restores())
-        return fut
 
     async def _run_restores(self) -> None:
         while self._restores:
@@ -579,15 +595,23 @@ class _Bus:
             except Exception as err:
                 logger.warning("redis streams adapter: could not restore %d session(s): %r", len(batch), err)
                 results = [None] * len(batch)
-            for (_, _, _, fut), result in zip(batch, results):
+            loop = asyncio.get_running_loop()
+            for item, result in zip(batch, results):
+                fut = item[3]
+                if result is _RETRY:
+                    attempt = self._retries.get(fut, 0)
+                    self._retries[fut] = attempt + 1
+                    loop.call_later(_RESTORE_RETRY_DELAYS[attempt], self._queue_restore, item)
+                    continue
+                self._retries.pop(fut, None)
                 if not fut.done():
                     fut.set_result(result)
-            if any(r is not None for r in results):
+            if any(r is not None and r is not _RETRY for r in results):
                 # The reader waits until the restored sockets are connected (the
                 # namespace connects them in the callbacks just scheduled).
                 self.hold()
 
-    async def _restore_batch(self, batch: list[tuple[Any, ...]]) -> list[Optional[dict[str, Any]]]:
+    async def _restore_batch(self, batch: list[tuple[Any, ...]]) -> list[Any]:
         prefix = self.options["session_key_prefix"]
         offsets = sorted({item[2] for item in batch}, key=_id_key)
         pipe = self.client.pipeline(transaction=True)
@@ -597,19 +621,25 @@ class _Bus:
             pipe.delete(prefix + pid)
         for offset in offsets:
             pipe.xrange(self.stream, offset, offset, count=1)
+        pipe.time()
         replies = await asyncio.wait_for(pipe.execute(), _BATCH_DEADLINE)
         started = time.monotonic()
         n = len(batch)
-        known = {offset for offset, found in zip(offsets, replies[3 * n:]) if found}
-        sessions: list[Optional[dict[str, Any]]] = []
-        for i, (adapter, pid, offset, _) in enumerate(batch):
+        known = {offset for offset, found in zip(offsets, replies[3 * n:3 * n + len(offsets)]) if found}
+        redis_now = replies[-1]
+        now_ms = int(redis_now[0]) * 1000 + int(redis_now[1]) // 1000
+        sessions: list[Any] = []
+        for i, (adapter, pid, offset, fut) in enumerate(batch):
             raw, pttl = replies[3 * i], replies[3 * i + 1]
             session = None
             if raw is not None and offset in known:
                 session = adapter._decode_session(pid, raw, pttl, started)
+            elif (raw is None and offset in known and self._retries.get(fut, 0) < len(_RESTORE_RETRY_DELAYS)
+                  and now_ms - _id_key(offset)[0] < _RESTORE_RETRY_WINDOW_MS):
+                session = _RETRY  # its old server may not have stored it yet
             sessions.append(session)
         wanted = [o for o in offsets if o in known and any(
-            s is not None and b[2] == o for s, b in zip(sessions, batch))]
+            s is not None and s is not _RETRY and b[2] == o for s, b in zip(sessions, batch))]
         if not wanted:
             return sessions
         # One read of the stream from the oldest offset, stitched to the reader.
@@ -628,7 +658,7 @@ class _Bus:
         else:
             logger.warning("redis streams adapter: too much to replay for %d session(s)", len(wanted))
             for session, item in zip(sessions, batch):
-                if session is not None:
+                if isinstance(session, dict):
                     item[0]._restore_refused(session)
             return [None] * n
         live = _id_key(self.last_id or "0-0")
@@ -649,7 +679,7 @@ class _Bus:
         replays: dict[tuple[str, str, frozenset[str]], list[list[Any]]] = {}
         for i, (adapter, pid, offset, _) in enumerate(batch):
             session = sessions[i]
-            if session is None:
+            if not isinstance(session, dict):
                 continue
             nsp = adapter.nsp.name
             rooms = frozenset(session["rooms"])

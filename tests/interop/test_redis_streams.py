@@ -499,3 +499,33 @@ async def test_restores_in_one_batch_keep_each_sessions_own_room(cluster: Cluste
 
     await until(done, what=f"each client's own replay (want {want})")
     assert all(c["recovered"] == [False, True] for c in rep["clients"]), rep["clients"]
+
+
+async def test_a_session_stored_after_the_client_is_back_is_still_restored(cluster: Cluster) -> None:
+    """In a storm the old server may store the session after the client has
+    already reconnected elsewhere: B tries again for a few seconds (the offset
+    is recent), so the client still recovers."""
+    io_a, port_a = await cluster.py_server()
+    _, port_b = await cluster.py_server()
+    adapter_a = io_a.of("/").adapter
+    original = adapter_a._store_session
+    loop = asyncio.get_running_loop()
+
+    def late_store(session: dict[str, Any], ttl_ms: int) -> None:
+        loop.call_later(1.2, original, session, ttl_ms)
+
+    adapter_a._store_session = late_store  # type: ignore[method-assign]
+    clients = await cluster.clients(port_a, n=2, rooms="r1")
+    emitter, _ = await cluster.py_server()
+    await until(lambda: count_is(emitter, 3), what="three servers")
+    emitter.to("r1").emit("m", 0)
+    await until(clients_got(clients, 1), what="the first message")
+    await clients.cmd("cut", port=port_b)
+    emitter.to("r1").emit("m", 1)
+    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    emitter.to("r1").emit("m", 2)
+    await until(clients_got(clients, 3), what="every message")
+    rep = await clients.cmd("report", full=True)
+    for c in rep["clients"]:
+        assert c["recovered"] == [False, True], c
+        assert c["got"] == [0, 1, 2], c
