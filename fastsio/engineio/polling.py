@@ -28,7 +28,7 @@ class PollingTransport(Transport):
     """
 
     __slots__ = ("engine", "_get", "_should_close", "_close_reason", "supports_binary", "answered_at",
-                 "_loop", "_msgs", "_msgs_n")
+                 "_loop", "_msgs")
 
     name = "polling"
 
@@ -43,11 +43,11 @@ class PollingTransport(Transport):
         self._loop = asyncio.get_event_loop()
         #: loop time of the last answer to a GET: a live client polls again right after it
         self.answered_at = self._loop.time()
-        # the broadcasts whose packets the socket's write buffer holds, in order, and how
-        # many packets they are: when that is the whole buffer, its payload is their
-        # shared bodies joined (a burst costs each recipient a join, not an encode)
+        #: the broadcasts whose packets the socket put in its write buffer since the last
+        #: send, in order (EngineSocket.send_prepared appends): when they are the whole
+        #: buffer, its payload is their shared bodies joined (a burst costs each
+        #: recipient a join, not an encode)
         self._msgs: list[PreparedMessage] = []
-        self._msgs_n = 0
 
     def on_request(self, req: "Request") -> None:
         if req.method == "GET":
@@ -92,24 +92,19 @@ class PollingTransport(Transport):
     def send(self, packets: list[Packet], compress: bool = True) -> None:
         msgs = self._msgs
         if msgs:
-            n = self._msgs_n
             self._msgs = []
-            self._msgs_n = 0
+            n = 0
+            for m in msgs:
+                n += len(m.packets)
             # the buffer only grows between two sends, so the same count and the same
             # first and last packet mean it holds those messages and nothing else
-            if (n == len(packets) and packets[0] is msgs[0].packets[0] and packets[-1] is msgs[-1].packets[-1]
+            first, last = msgs[0].packets, msgs[-1].packets
+            if (n == len(packets) and first and last and packets[0] is first[0] and packets[-1] is last[-1]
                     and (self.protocol == 4 or not self.supports_binary
                          or all(len(m.parts) == 1 and isinstance(m.parts[0], str) for m in msgs))):
                 self._respond_messages(msgs, compress)
                 return
         self._respond_packets(packets, compress)
-
-    def _buffered_prepared(self, message: PreparedMessage) -> None:
-        """The socket put ``message``'s packets at the end of its write buffer."""
-        n = len(message.packets)
-        if n:
-            self._msgs.append(message)
-            self._msgs_n += n
 
     def _respond_messages(self, msgs: list[PreparedMessage], compress: bool) -> None:
         req = self._get

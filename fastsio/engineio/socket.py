@@ -309,7 +309,7 @@ class EngineSocket(EventEmitter):
                 self.emit("packet_create", {"type": ptype, "data": data})
         self.write_buffer.extend(message.packets)
         if t.name == "polling":
-            t._buffered_prepared(message)  # type: ignore[attr-defined]
+            t._msgs.append(message)  # type: ignore[attr-defined]
         for part in message.parts:
             self._buffered += len(part)
         if message.compress:

@@ -87,8 +87,12 @@ class PreparedMessage:
         take binary payloads) and the same ``bytes`` handed to every
         recipient whose response carries nothing else.
         """
-        form = self._poll_form(protocol, supports_binary)
         cache = self._poll
+        if protocol == 4 and cache is not None:
+            hit = cache[_POLL_V4]
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
+        form = self._poll_form(protocol, supports_binary)
         if cache is None:
             cache = self._poll = [None] * _POLL_SLOTS
         hit = cache[form]
