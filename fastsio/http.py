@@ -582,7 +582,8 @@ class HttpConnection(asyncio.Protocol):
                 # a malformed request behind good ones: answered once those are
                 self._fail(self._error)
                 return
-            if self.state == _H_HANDLING:
+            if self.state == _H_HANDLING and not self._closing:
+                # (a closing connection keeps its drain deadline)
                 self.state = _H_IDLE
                 self._arm(self.server.keep_alive_timeout)
                 if not self._closing and self.transport is not None:

@@ -354,3 +354,30 @@ async def test_buffered_broadcasts_are_joined_from_their_shared_bodies(start: St
     assert eio_codec.decode_payload_v3(a.body) == packets
     # each message's v4 and v3 text bodies once, whatever the number of recipients
     assert counts["payload"] == 8
+
+
+async def test_closing_answer_gets_drain_timeout_not_keep_alive_timeout(start: Start) -> None:
+    # a "Connection: close" poll answered with more than the socket buffers hold: the
+    # connection then has drain_timeout to hand it over, not the (shorter) keep-alive timeout
+    fx = await start(keep_alive_timeout=0.3, header_timeout=0.3, drain_timeout=4.0,
+                     max_buffered_bytes=256 * 1024 * 1024)
+    sid = (await open_sessions(fx, 1))[0]
+    big = "x" * _more_than_the_socket_buffers_hold()
+    fx.engine.clients[sid].send(big)
+    conn = await RawConn.connect(fx.port)
+    await conn.send(build_request("GET", f"{PATH}?EIO=4&transport=polling&sid={sid}", {"Connection": "close"}))
+    await asyncio.sleep(1.2)  # not reading: past the keep-alive timeout, within the drain timeout
+    resp = await conn.read_response(timeout=20)
+    assert resp.status == 200 and len(resp.body) == len(big) + 1
+
+
+def _more_than_the_socket_buffers_hold() -> int:
+    # the client's receive buffer and the server's send buffer grow up to these (Linux autotuning)
+    total = 0
+    for name in ("tcp_rmem", "tcp_wmem"):
+        try:
+            with open(f"/proc/sys/net/ipv4/{name}") as f:
+                total += int(f.read().split()[2])
+        except (OSError, ValueError, IndexError):
+            total += 32 * 1024 * 1024
+    return min(total + 16 * 1024 * 1024, 160 * 1024 * 1024)
