@@ -4,7 +4,7 @@
     .venv/bin/python bench/streams_recovery.py storm [--sizes 1000,5000] [--kinds fastsio,node]
 
 ``cost`` (a): the broadcast cost on one fastsio server, CPU microseconds per
-delivered message (bench/loadgen.js fanout burst, raw WebSocket clients),
+delivered message (bench/loadgen.js fanout bursts of 200 repeated for 4 s, raw WebSocket clients),
 with recovery off and on, with the in-memory adapter and with the Redis
 Streams adapter (a private redis-server).
 
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Optional
 
@@ -109,7 +110,7 @@ def run_cost(clients: int, redis: Redis) -> list[dict[str, Any]]:
                 out = subprocess.run(
                     ["node", str(ROOT / "bench" / "loadgen.js"), "--port", str(port), "--pid", str(server.pid),
                      "--scenario", "fanout", "--clients", str(clients), "--burst", "200", "--singles", "0",
-                     "--offset", "1" if recovery else "0"],
+                     "--offset", "1" if recovery else "0", "--min-seconds", "4", "--max-bursts", "1000"],
                     cwd=str(ROOT / "bench"), capture_output=True, text=True, timeout=300,
                     env={**os.environ, "NODE_PATH": str(ROOT / "bench" / "node_modules")},
                 )
@@ -360,8 +361,9 @@ def main() -> None:
                         rows.append(asyncio.run(run_storm_one(kind, n, redis, args.rate, args.delay_ms,
                                                               args.delay_max_ms, args.max_wait_s)))
                     except Exception as err:  # a size that does not fit the machine
-                        print(json.dumps({"bench": "storm", "kind": kind, "clients": n, "error": repr(err)}),
-                              flush=True)
+                        where = traceback.extract_tb(err.__traceback__)
+                        print(json.dumps({"bench": "storm", "kind": kind, "clients": n, "error": repr(err),
+                                          "at": [f"{f.name}:{f.lineno}" for f in where[-4:]]}), flush=True)
     finally:
         redis.stop()
     print(table([r for r in rows if "error" not in r]))
