@@ -44,8 +44,9 @@ class PreparedMessage:
         self.packets: list[Packet] = [(MESSAGE, p) for p in parts]
         self._ws4: Optional[bytes] = None
         self._ws3: Optional[bytes] = None
-        self._ws4z: Optional[bytes] = None
-        self._ws3z: Optional[bytes] = None
+        # (threshold, frames) of the permessage-deflate frames
+        self._ws4z: Optional[tuple[int, bytes]] = None
+        self._ws3z: Optional[tuple[int, bytes]] = None
         self._poll: Optional[list[Any]] = None
         self._asgi4: Optional[ASGIEvents] = None
         self._asgi3: Optional[ASGIEvents] = None
@@ -63,20 +64,25 @@ class PreparedMessage:
     def ws_bytes_deflate(self, protocol: int, threshold: int = 1024) -> bytes:
         """Like ``ws_bytes``, for connections that negotiated permessage-deflate.
 
-        Parts of ``threshold`` bytes or more are compressed; one server has one
-        threshold, so the frames are cached for the first one asked for.
+        Parts of ``threshold`` bytes or more are compressed. The frames are
+        built once per protocol and threshold (one server has one threshold:
+        another threshold replaces the cached frames); a message with no part
+        to compress (or ``compress=False``) gets the very ``ws_bytes`` object.
         """
         if not self.compress:
             return self.ws_bytes(protocol)
-        if threshold != DEFLATE_THRESHOLD:
-            return frame_packets(self.packets, protocol == 3, True, threshold)
-        if protocol == 4:
-            if self._ws4z is None:
-                self._ws4z = frame_packets(self.packets, False, True)
-            return self._ws4z
-        if self._ws3z is None:
-            self._ws3z = frame_packets(self.packets, True, True)
-        return self._ws3z
+        cached = self._ws4z if protocol == 4 else self._ws3z
+        if cached is not None and cached[0] == threshold:
+            return cached[1]
+        eio3 = protocol != 4
+        frames = _frame_deflate(self.packets, eio3, threshold)
+        if frames is None:
+            frames = self.ws_bytes(protocol)
+        if eio3:
+            self._ws3z = (threshold, frames)
+        else:
+            self._ws4z = (threshold, frames)
+        return frames
 
     # -- long-polling: one response body per payload form, shared by every polling recipient --
 
@@ -202,6 +208,24 @@ def frame_packets(packets: Sequence[Packet], eio3: bool, deflate: bool = False,
             frames.append(ws_frames.build_frame(opcode, deflate_message(raw), rsv1=True))
         else:
             frames.append(ws_frames.build_frame(opcode, content))
+    return frames[0] if len(frames) == 1 else b"".join(frames)
+
+
+def _frame_deflate(packets: Sequence[Packet], eio3: bool, threshold: int) -> Optional[bytes]:
+    """``frame_packets(packets, eio3, True, threshold)``, or None when no part is compressed."""
+    frames = []
+    compressed = False
+    for ptype, data in packets:
+        content = eio_codec.encode_ws(ptype, data, eio3)
+        opcode = 1 if isinstance(content, str) else 2
+        if len(content) >= threshold:
+            raw = content.encode("utf-8") if isinstance(content, str) else content
+            frames.append(ws_frames.build_frame(opcode, deflate_message(raw), rsv1=True))
+            compressed = True
+        else:
+            frames.append(ws_frames.build_frame(opcode, content))
+    if not compressed:
+        return None
     return frames[0] if len(frames) == 1 else b"".join(frames)
 
 
