@@ -318,6 +318,8 @@ class HttpConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         srv = self.server
         self._wbuf = fanout.WriteBuffer(self, srv.flush_queue(), srv.max_write_buffer, srv.drop_volatile_above)
+        # the flush queue writes to the transport itself (see _flush) until the connection closes
+        self._wbuf.transport = transport
         self.server.connections.add(self)
         self._arm(self.server.header_timeout)
 
@@ -793,6 +795,8 @@ class HttpConnection(asyncio.Protocol):
             self._wbuf.push(data)
 
     def _flush(self) -> None:
+        # FlushQueue.flush does the same (from C) while _wbuf.transport is set, i.e. until
+        # the connection closes; the close after the last flush is done here
         transport = self.transport
         if transport is None or self._wbuf is None:
             return
@@ -840,6 +844,8 @@ class HttpConnection(asyncio.Protocol):
     def _close_after_flush(self) -> None:
         first = not self._closing
         self._closing = True
+        if self._wbuf is not None:
+            self._wbuf.transport = None  # the flush that empties the buffer closes the transport (_flush)
         if (self._wbuf is None or not self._wbuf.pending) and self.transport is not None:
             self.transport.close()
         if first and self.loop is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Collection, Mapping, Optional
 
-__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
+__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter", "KIND_EIO3", "KIND_DEFLATE"]
 
 
 def target_ids(
@@ -68,7 +68,9 @@ class WriteBuffer:
     ``conn`` is the connection (its ``_flush()`` writes what ``take()`` returns);
     ``paused`` mirrors the kernel's back-pressure. The first ``push`` of an
     iteration registers the buffer with ``queue``, which flushes every
-    registered buffer once per iteration.
+    registered buffer once per iteration. While ``transport`` is set (an
+    asyncio transport the connection owns and is not closing) the queue
+    writes the buffer to it itself, without calling ``conn._flush()``.
 
     ``buffered`` is the output pending for the connection in bytes: what is
     queued here plus what its transport still held at the last flush (the
@@ -77,12 +79,13 @@ class WriteBuffer:
     queued and ``conn._overflow()`` is called instead (the slow-consumer policy).
     """
 
-    __slots__ = ("conn", "queue", "paused", "chunks", "buffered", "max_bytes", "drop_above")
+    __slots__ = ("conn", "queue", "transport", "paused", "chunks", "buffered", "max_bytes", "drop_above")
 
     def __init__(self, conn: Any, queue: "FlushQueue", max_bytes: int = sys.maxsize,
                  drop_above: int = sys.maxsize) -> None:
         self.conn = conn
         self.queue = queue
+        self.transport: Any = None
         self.paused = False
         self.chunks: list[bytes] = []
         self.buffered = 0
@@ -147,25 +150,56 @@ class FlushQueue:
             self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write every registered buffer (``buf.conn._flush()``)."""
+        """Write every registered buffer.
+
+        A buffer with a ``transport`` is written here: its chunks in one
+        ``transport.write`` (joined when there are several: on uvloop one
+        write of the joined bytes costs less than ``writelines``), dropped
+        when the transport is closing; then ``buffered`` is what the transport
+        still holds while paused, else 0. Any other buffer is flushed by its
+        connection (``buf.conn._flush()``).
+        """
         self.scheduled = False
         pending = self.pending
         self.pending = []
         for buf in pending:
-            buf.conn._flush()
+            transport = buf.transport
+            if transport is None:
+                buf.conn._flush()
+                continue
+            chunks = buf.chunks
+            if not chunks:
+                continue
+            buf.chunks = []
+            if transport.is_closing():
+                continue
+            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            buf.buffered = transport.get_write_buffer_size() if buf.paused else 0
 
 
 class DirectWriter:
     """An engine session's door to the broadcast fast path.
 
     ``target`` is the WriteBuffer of the session's WebSocket connection while
-    a broadcast may put its shared frames there directly, else None.
+    a broadcast may put its shared frames there directly, else None. ``kind``
+    says which frames it takes: ``KIND_EIO3`` (Engine.IO v3 framing) and
+    ``KIND_DEFLATE`` (permessage-deflate, parts of ``threshold`` bytes or more
+    compressed) or'ed together, 0 for plain v4 frames.
     """
 
-    __slots__ = ("target",)
+    __slots__ = ("target", "kind", "threshold")
 
-    def __init__(self, target: Optional[WriteBuffer] = None) -> None:
+    def __init__(self, target: Optional[WriteBuffer] = None, kind: int = 0, threshold: int = 1024) -> None:
+        if kind < 0 or kind > 3:
+            raise ValueError(f"DirectWriter kind must be 0-3, not {kind}")
         self.target: Optional[WriteBuffer] = target
+        self.kind = kind
+        self.threshold = threshold
+
+
+#: DirectWriter.kind bits
+KIND_EIO3 = 1
+KIND_DEFLATE = 2
 
 
 def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, volatile: bool = False,
@@ -173,28 +207,51 @@ def deliver(sockets: Mapping[str, Any], ids: Collection[str], message: Any, vola
     """Hand ``message`` (a prepared engine message) to the connection of each id.
 
     A session with an open fast path (``directs[id].target``) gets the shared
-    v4 WebSocket frames pushed straight into its write buffer, under the
-    buffer's limits (``WriteBuffer.push``); every other one goes through
-    ``sockets[id]._conn.send_prepared``. Returns how many connections took it;
-    with ``volatile``, a connection past its ``drop_above`` (or whose
+    WebSocket frames of its kind (``message.ws_bytes(4 or 3)``, or
+    ``message.ws_bytes_deflate(4 or 3, threshold)``, each asked for once per
+    call) pushed straight into its write buffer, under the buffer's limits
+    (``WriteBuffer.push``); every other one goes through
+    ``sockets[id]._conn.send_prepared``. Returns how many connections took
+    it; with ``volatile``, a connection past its ``drop_above`` (or whose
     ``writable`` is False) is skipped, and counted (``FlushQueue.volatile_dropped``,
     or ``conn._on_volatile_dropped()`` when it has one).
     """
     count = 0
-    flen = 0
-    frames: Optional[bytes] = None
+    # the frames of each kind, built on first use; the deflate ones for threshold z2 / z3
+    f0: Optional[bytes] = None
+    f1: Optional[bytes] = None
+    f2: Optional[bytes] = None
+    f3: Optional[bytes] = None
+    z2 = z3 = -1
     if directs is None:
         directs = {}
     for sid in ids:
         direct = directs.get(sid)
-        target = direct.target if direct is not None else None
-        if target is not None:
+        if direct is not None and direct.target is not None:
+            target = direct.target
             if volatile and target.buffered > target.drop_above:
                 target.queue.volatile_dropped += 1
                 continue
-            if frames is None:
-                frames = message.ws_bytes(4)
-                flen = len(frames)
+            kind = direct.kind
+            if kind == 0:
+                if f0 is None:
+                    f0 = message.ws_bytes(4)
+                frames = f0
+            elif kind == 1:
+                if f1 is None:
+                    f1 = message.ws_bytes(3)
+                frames = f1
+            elif kind == 2:
+                if f2 is None or z2 != direct.threshold:
+                    z2 = direct.threshold
+                    f2 = message.ws_bytes_deflate(4, z2)
+                frames = f2
+            else:
+                if f3 is None or z3 != direct.threshold:
+                    z3 = direct.threshold
+                    f3 = message.ws_bytes_deflate(3, z3)
+                frames = f3
+            flen = len(frames)
             if target.buffered + flen > target.max_bytes:
                 target.conn._overflow()
                 continue

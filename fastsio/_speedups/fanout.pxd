@@ -3,6 +3,7 @@ cdef class FlushQueue
 cdef class WriteBuffer:
     cdef public object conn
     cdef public FlushQueue queue
+    cdef public object transport
     cdef public bint paused
     cdef public list chunks
     cdef public Py_ssize_t buffered
@@ -22,6 +23,8 @@ cdef class FlushQueue:
 
 cdef class DirectWriter:
     cdef public WriteBuffer target
+    cdef public int kind
+    cdef public Py_ssize_t threshold
 
 cpdef list target_ids(object rooms_map, object all_ids, object rooms, object except_rooms, object except_ids)
 cpdef Py_ssize_t deliver(object sockets, object ids, object message, bint volatile=*, object directs=*) except -1

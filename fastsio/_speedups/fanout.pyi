@@ -2,12 +2,16 @@ from typing import Any, Collection, Mapping, Optional
 
 from typing_extensions import disjoint_base
 
-__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter"]
+__all__ = ["target_ids", "deliver", "WriteBuffer", "FlushQueue", "DirectWriter", "KIND_EIO3", "KIND_DEFLATE"]
+
+KIND_EIO3: int
+KIND_DEFLATE: int
 
 @disjoint_base
 class WriteBuffer:
     conn: Any
     queue: FlushQueue
+    transport: Any
     paused: bool
     chunks: list[bytes]
     buffered: int
@@ -33,7 +37,9 @@ class FlushQueue:
 @disjoint_base
 class DirectWriter:
     target: Optional[WriteBuffer]
-    def __init__(self, target: Optional[WriteBuffer] = None) -> None: ...
+    kind: int
+    threshold: int
+    def __init__(self, target: Optional[WriteBuffer] = None, kind: int = 0, threshold: int = 1024) -> None: ...
 
 def target_ids(
     rooms_map: Mapping[str, Collection[str]],

@@ -80,8 +80,9 @@ class EngineSocket(EventEmitter):
         self._probe_transport: Optional[Transport] = None
         self._probed = False
         # the door to the broadcast fast path: its target is the WebSocket connection's
-        # write buffer while a prepared broadcast may go there directly (v4, no deflate,
-        # nobody watching outgoing packets), else None; fanout.deliver reads it
+        # write buffer while a prepared broadcast may go there directly (nobody watching
+        # outgoing packets, nothing buffered), else None; its kind says which shared
+        # frames it takes (v4/v3, plain/deflate); fanout.deliver reads it
         self._direct = fanout.DirectWriter()
         self._watched = False
 
@@ -105,11 +106,14 @@ class EngineSocket(EventEmitter):
         lst = self._listeners
         self._watched = lst is not None and any(lst.get(e) for e in self._PACKET_EVENTS)
         t = self.transport
-        if (self.ready_state == "open" and not self._watched and t.name == "websocket"
-                and not self.write_buffer and self.protocol == 4 and not t.deflate):  # type: ignore[attr-defined]
-            self._direct.target = getattr(t.conn, "_wbuf", None)  # type: ignore[attr-defined]
+        direct = self._direct
+        if self.ready_state == "open" and not self._watched and t.name == "websocket" and not self.write_buffer:
+            deflate = bool(t.deflate)  # type: ignore[attr-defined]
+            direct.kind = (fanout.KIND_EIO3 if self.protocol == 3 else 0) | (fanout.KIND_DEFLATE if deflate else 0)
+            direct.threshold = t.deflate_threshold  # type: ignore[attr-defined]
+            direct.target = getattr(t.conn, "_wbuf", None)  # type: ignore[attr-defined]
         else:
-            self._direct.target = None
+            direct.target = None
 
     # -- opening ------------------------------------------------------------------
 
