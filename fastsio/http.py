@@ -206,8 +206,14 @@ class HttpServer:
         return HttpConnection(self)
 
     async def listen(self, port: int, host: Optional[str] = "0.0.0.0", ssl: Any = None,
-                     backlog: int = 1024, sock: Any = None) -> asyncio.AbstractServer:
-        """Start accepting on ``host:port`` (or on the listening socket ``sock``) on the running loop."""
+                     backlog: int = 4096, sock: Any = None) -> asyncio.AbstractServer:
+        """Start accepting on ``host:port`` (or on the listening socket ``sock``) on the running loop.
+
+        ``backlog`` is large because a reconnect storm (every client of a dead
+        server coming back within milliseconds) overflows a short accept queue:
+        dropped SYNs are retried after 1, 3, 7 s and clients hit their connect
+        timeout. The kernel caps it at ``net.core.somaxconn``.
+        """
         loop = asyncio.get_running_loop()
         self._flushq = fanout.FlushQueue(loop)
         self.secure = ssl is not None
