@@ -33,9 +33,9 @@ for (let i = 2; i < process.argv.length; i += 2) {
 const out = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, tag: opts.tag, ...fields }) + "\n");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e9;
-// idle pooled connections are dropped after 4 s, before the server's 5 s keep-alive
-// deadline closes them (else a request can meet the server's close on the way)
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096, timeout: 4000 });
+// (no agent-wide socket timeout: Node applies it to a connection still connecting,
+// so a SYN retried under a connect burst would fail a request after it)
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096 });
 const BASE = "/socket.io/?EIO=4";
 
 const totals = {
