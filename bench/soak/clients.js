@@ -124,13 +124,13 @@ class WsConn {
 
 // As browsers do (and Node's docs advise, see request.reusedSocket): a request that
 // meets a reset on a reused keep-alive connection (the server closed it as idle
-// while the request was on its way) is sent again (up to 3 times: after a storm
-// many pooled connections go idle, and are closed, at the same moment).
-function request(method, path, body, holder = null, retries = 3) {
-  return requestOnce(method, path, body, holder).catch((e) => {
-    if (retries > 0 && e.reused && !e.ours && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
+// while the request was on its way) is sent again, once, on a new connection (not
+// from the pool: pooled connections freed at the same moment expire together).
+function request(method, path, body, holder = null) {
+  return requestOnce(method, path, body, holder, agent).catch((e) => {
+    if (e.reused && !e.ours && (e.code === "ECONNRESET" || e.code === "EPIPE")) {
       totals.keepalive_retries = (totals.keepalive_retries || 0) + 1;
-      return request(method, path, body, holder, retries - 1);
+      return requestOnce(method, path, body, holder, false);
     }
     throw e;
   });
@@ -142,9 +142,9 @@ function dropRequest(req) {
   if (req && !req._done) { req._ours = true; req.destroy(); }
 }
 
-function requestOnce(method, path, body, holder) {
+function requestOnce(method, path, body, holder, via) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port: opts.port, method, path, agent,
+    const req = http.request({ host: "127.0.0.1", port: opts.port, method, path, agent: via,
       headers: body !== undefined ? { "Content-Type": "text/plain;charset=UTF-8", "Content-Length": Buffer.byteLength(body) } : {} },
       (res) => {
         const chunks = [];
