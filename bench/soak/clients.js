@@ -244,6 +244,12 @@ class Client {
   // Resolves once connected to "/", rejects on refusal.
   connect(mode) {
     if (mode) this.mode = mode;
+    // An attempt given up by its deadline may still answer later (a handshake the
+    // server was slow to reach): its answers must not touch the attempt after it, or
+    // the client would read two sessions at once (every broadcast twice) or be failed
+    // by the old attempt's error. Each attempt has its number; late ones are ignored.
+    const attempt = (this.attempt = (this.attempt || 0) + 1);
+    const current = () => this.attempt === attempt;
     this.state = "connecting";
     this.sid = null;
     this.ws = null;
@@ -266,11 +272,19 @@ class Client {
       } else {
         this.transport = "polling";
         request("GET", `${BASE}&transport=polling${q}`).then((res) => {
+          if (!current()) {
+            // the late session of a given-up attempt: closed at once, as a client that left
+            if (res.status === 200 && res.body[0] === "0") {
+              request("POST", `${BASE}&transport=polling&sid=${JSON.parse(res.body.slice(1)).sid}`, "1").catch(() => {});
+              totals.late_handshakes = (totals.late_handshakes || 0) + 1;
+            }
+            return;
+          }
           if (res.status !== 200 || res.body[0] !== "0") { this.lost(`handshake ${res.status} ${res.body.slice(0, 60)}`); return; }
           this.sid = JSON.parse(res.body.slice(1)).sid;
           this.polling = true;
-          return request("POST", `${BASE}&transport=polling&sid=${this.sid}`, "40").then(() => this.pollLoop());
-        }).catch((e) => this.lost(`http ${e.code || e.message} ${e.reused ? "reused-connection" : "new-connection"}`));
+          return request("POST", `${BASE}&transport=polling&sid=${this.sid}`, "40").then(() => { if (current()) this.pollLoop(); });
+        }).catch((e) => { if (current()) this.lost(`http ${e.code || e.message} ${e.reused ? "reused-connection" : "new-connection"}`); });
       }
     }).then(() => {
       if (this.mode === "upgrade") this.upgrade();
