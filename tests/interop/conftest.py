@@ -23,6 +23,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 import pytest
 import socketio
 import uvloop
+from raw import EngineFixture
+
+from fastsio.engineio import transport as eio_transport
 
 #: interop modules that also run on the stdlib asyncio loop
 STDLIB_LOOP_TOO = frozenset((
@@ -242,3 +245,45 @@ async def clients() -> AsyncIterator[Callable[..., socketio.AsyncClient]]:
             await asyncio.wait_for(c.disconnect(), 5)
         except Exception:
             pass
+
+
+# -- raw engines (tests/interop/raw.py) ---------------------------------------------
+
+Start = Callable[..., Awaitable[EngineFixture]]
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Start]:
+    """``fx = await start(**engine_options)``: an echoing engine on 127.0.0.1, stopped after the test.
+
+    A module that needs other defaults defines its own ``start`` (test_http_deadlines.py).
+    """
+    fixtures: list[EngineFixture] = []
+
+    async def _start(**options: Any) -> EngineFixture:
+        fx = await EngineFixture.start(**options)
+        fixtures.append(fx)
+        return fx
+
+    yield _start
+    for fx in fixtures:
+        await fx.stop()
+
+
+@pytest.fixture
+def poll_body_counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often a PreparedMessage built a polling body and compressed one (counting wrappers)."""
+    seen = {"payload": 0, "compress": 0}
+    payload, compress = eio_transport.poll_payload, eio_transport.http_compress
+
+    def counting_payload(*args: Any) -> Any:
+        seen["payload"] += 1
+        return payload(*args)
+
+    def counting_compress(*args: Any) -> Any:
+        seen["compress"] += 1
+        return compress(*args)
+
+    monkeypatch.setattr(eio_transport, "poll_payload", counting_payload)
+    monkeypatch.setattr(eio_transport, "http_compress", counting_compress)
+    return seen

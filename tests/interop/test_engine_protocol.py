@@ -14,7 +14,7 @@ import base64
 import gzip
 import re
 import zlib
-from typing import Any, AsyncIterator, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, Union
 
 import aiohttp
 import orjson
@@ -39,21 +39,6 @@ from raw import (
 pytestmark = pytest.mark.timeout(60)
 
 Start = Callable[..., Awaitable[EngineFixture]]
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[Start]:
-    """``fx = await start(**engine_options)``: an echoing engine on 127.0.0.1."""
-    fixtures: list[EngineFixture] = []
-
-    async def _start(**options: Any) -> EngineFixture:
-        fx = await EngineFixture.start(**options)
-        fixtures.append(fx)
-        return fx
-
-    yield _start
-    for fx in fixtures:
-        await fx.stop()
 
 
 # -- handshake ---------------------------------------------------------------------------------------------

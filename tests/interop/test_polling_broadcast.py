@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from fastsio.engineio import transport as eio_transport
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -26,25 +25,7 @@ BIG = "b" * 2000
 BLOB = bytes([0, 1, 2, 254, 255]) * 3
 
 
-@pytest.fixture
-def counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    seen = {"payload": 0, "compress": 0}
-    payload, compress = eio_transport.poll_payload, eio_transport.http_compress
-
-    def counting_payload(*args: Any) -> Any:
-        seen["payload"] += 1
-        return payload(*args)
-
-    def counting_compress(*args: Any) -> Any:
-        seen["compress"] += 1
-        return compress(*args)
-
-    monkeypatch.setattr(eio_transport, "poll_payload", counting_payload)
-    monkeypatch.setattr(eio_transport, "http_compress", counting_compress)
-    return seen
-
-
-async def broadcast_scenario(io: Any, n: int, counts: dict[str, int], wait_until: Any,
+async def broadcast_scenario(io: Any, n: int, poll_body_counts: dict[str, int], wait_until: Any,
                              driver: "asyncio.Task[Any]") -> list[dict[str, int]]:
     """Run the broadcasts once ``n`` clients are ready; the counters' increase per step."""
     ready: list[Any] = []
@@ -67,9 +48,9 @@ async def broadcast_scenario(io: Any, n: int, counts: dict[str, int], wait_until
 
     async def step(fn: Any) -> None:
         await wait_until(lambda: all(s.conn.transport.writable for s in ready), 10, "every GET pending")
-        before = dict(counts)
+        before = dict(poll_body_counts)
         fn()
-        steps.append({k: counts[k] - before[k] for k in counts})
+        steps.append({k: poll_body_counts[k] - before[k] for k in poll_body_counts})
 
     room = io.to("all")
     await step(lambda: room.emit("msg", 0, "small"))
@@ -108,11 +89,11 @@ def received(run: Any) -> dict[int, list[Any]]:
 
 @pytest.mark.parametrize("fetch", [False, True], ids=["xhr-plain", "fetch-gzip"])
 async def test_v4_polling_clients_get_shared_broadcasts(sio_server: Any, run_node: Any, wait_until: Any,
-                                                        counts: dict[str, int], fetch: bool) -> None:
+                                                        poll_body_counts: dict[str, int], fetch: bool) -> None:
     io, port = await sio_server(http_compression={"threshold": 500})
     driver = asyncio.ensure_future(run_node("poll_broadcast.mjs", f"port={port}", f"clients={N}",
                                             f"fetch={int(fetch)}", timeout=60))
-    steps = await broadcast_scenario(io, N, counts, wait_until, driver)
+    steps = await broadcast_scenario(io, N, poll_body_counts, wait_until, driver)
     run = (await driver).check()
     got = received(run)
     assert len(got) == N
@@ -126,7 +107,7 @@ async def test_v4_polling_clients_get_shared_broadcasts(sio_server: Any, run_nod
 
 
 async def test_v2_polling_clients_get_shared_broadcasts(sio_server: Any, run_node: Any, wait_until: Any,
-                                                        counts: dict[str, int]) -> None:
+                                                        poll_body_counts: dict[str, int]) -> None:
     # socket.io-client v2 on Node polls with xmlhttprequest-ssl, which has no responseType:
     # the client asks for base64 (b64=1) with or without forceBase64, so every session here
     # gets the v3 text form (the binary form is covered with raw HTTP in test_polling_shared.py)
@@ -134,7 +115,7 @@ async def test_v2_polling_clients_get_shared_broadcasts(sio_server: Any, run_nod
     drivers = [asyncio.ensure_future(run_node("poll_broadcast_v2.cjs", f"port={port}", "clients=2",
                                               f"b64={b64}", timeout=60)) for b64 in (0, 1)]
     gathered = asyncio.ensure_future(asyncio.gather(*drivers))
-    steps = await broadcast_scenario(io, 4, counts, wait_until, gathered)
+    steps = await broadcast_scenario(io, 4, poll_body_counts, wait_until, gathered)
     assert [s.transport.supports_binary for s in io.engine.clients.values()] == [False] * 4
     assert all(s.protocol == 3 for s in io.engine.clients.values())
     runs = [r.check() for r in await gathered]

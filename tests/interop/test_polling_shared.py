@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import zlib
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import orjson
 import pytest
 
 from fastsio._impl import eio_codec
 from fastsio.engineio import PreparedMessage
-from fastsio.engineio import transport as eio_transport
 
 from raw import (
     PATH,
@@ -36,39 +35,6 @@ from raw import (
 pytestmark = pytest.mark.timeout(60)
 
 Start = Callable[..., Awaitable[EngineFixture]]
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[Start]:
-    fixtures: list[EngineFixture] = []
-
-    async def _start(**options: Any) -> EngineFixture:
-        fx = await EngineFixture.start(**options)
-        fixtures.append(fx)
-        return fx
-
-    yield _start
-    for fx in fixtures:
-        await fx.stop()
-
-
-@pytest.fixture
-def counts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often a PreparedMessage built a polling body and compressed one (counting wrappers)."""
-    seen = {"payload": 0, "compress": 0}
-    payload, compress = eio_transport.poll_payload, eio_transport.http_compress
-
-    def counting_payload(*args: Any) -> Any:
-        seen["payload"] += 1
-        return payload(*args)
-
-    def counting_compress(*args: Any) -> Any:
-        seen["compress"] += 1
-        return compress(*args)
-
-    monkeypatch.setattr(eio_transport, "poll_payload", counting_payload)
-    monkeypatch.setattr(eio_transport, "http_compress", counting_compress)
-    return seen
 
 
 class PendingPoll:
@@ -119,7 +85,7 @@ async def pending(fx: EngineFixture, sids: list[str], polls: list[PendingPoll]) 
 
 # -- v4 -------------------------------------------------------------------------------------------------------------
 
-async def test_v4_body_is_built_once_and_compressed_once_per_coding(start: Start, counts: dict[str, int]) -> None:
+async def test_v4_body_is_built_once_and_compressed_once_per_coding(start: Start, poll_body_counts: dict[str, int]) -> None:
     fx = await start(http_compression={"threshold": 100})
     sids = await open_sessions(fx, 6)
     encodings = [{"Accept-Encoding": "gzip, deflate"}, {"Accept-Encoding": "gzip"}, {"Accept-Encoding": "deflate"},
@@ -131,7 +97,7 @@ async def test_v4_body_is_built_once_and_compressed_once_per_coding(start: Start
     for sid in sids:
         fx.engine.clients[sid].send_prepared(message)
     answers = [await p.answer() for p in polls]
-    assert counts == {"payload": 1, "compress": 2}
+    assert poll_body_counts == {"payload": 1, "compress": 2}
     assert [a.header("content-encoding") for a in answers] == ["gzip", "gzip", "deflate", "deflate", None, None]
     # the same bytes object went to every recipient of one form
     assert answers[0].body == answers[1].body and answers[2].body == answers[3].body
@@ -158,10 +124,10 @@ async def test_v4_body_is_built_once_and_compressed_once_per_coding(start: Start
     for p in polls:
         a = await p.answer()
         assert a.header("content-encoding") is None and a.body == ("4" + big).encode()
-    assert counts == {"payload": 3, "compress": 2}
+    assert poll_body_counts == {"payload": 3, "compress": 2}
 
 
-async def test_v4_binary_attachment_is_base64_in_the_shared_body(start: Start, counts: dict[str, int]) -> None:
+async def test_v4_binary_attachment_is_base64_in_the_shared_body(start: Start, poll_body_counts: dict[str, int]) -> None:
     fx = await start()
     sids = await open_sessions(fx, 3)
     polls = [await PendingPoll.send(fx.port, sid) for sid in sids]
@@ -173,7 +139,7 @@ async def test_v4_binary_attachment_is_base64_in_the_shared_body(start: Start, c
     for p in polls:
         a = await p.answer()
         assert eio_codec.decode_payload(a.body) == [(4, '51-["bin",{"_placeholder":true,"num":0}]'), (4, blob)]
-    assert counts["payload"] == 1
+    assert poll_body_counts["payload"] == 1
 
 
 async def test_cors_headers_follow_each_request(start: Start) -> None:
@@ -220,7 +186,7 @@ async def test_ie_gets_x_xss_protection_as_from_node(start: Start) -> None:
     assert a.header("x-xss-protection") == "0" and b.header("x-xss-protection") is None
 
 
-async def test_buffered_recipient_gets_everything_in_order(start: Start, counts: dict[str, int]) -> None:
+async def test_buffered_recipient_gets_everything_in_order(start: Start, poll_body_counts: dict[str, int]) -> None:
     fx = await start()
     sids = await open_sessions(fx, 2)
     shared, busy = sids
@@ -238,12 +204,12 @@ async def test_buffered_recipient_gets_everything_in_order(start: Start, counts:
     assert eio_codec.decode_payload((await p.answer()).body) == [(4, '2["two"]')]
     # m1's body for the shared answer, m2's for the shared recipient's buffered one; the
     # busy recipient's payload (its own packet first) was encoded the general way
-    assert counts["payload"] == 2
+    assert poll_body_counts["payload"] == 2
 
 
 # -- v3 ---------------------------------------------------------------------------------------------------------------
 
-async def test_v3_binary_and_base64_forms_are_built_once_each(start: Start, counts: dict[str, int]) -> None:
+async def test_v3_binary_and_base64_forms_are_built_once_each(start: Start, poll_body_counts: dict[str, int]) -> None:
     fx = await start(allow_eio3=True, http_compression={"threshold": 100})
     binary = await open_sessions(fx, 2, eio=3)
     b64 = await open_sessions(fx, 2, eio=3, query="&b64=1")
@@ -258,7 +224,7 @@ async def test_v3_binary_and_base64_forms_are_built_once_each(start: Start, coun
     for sid in sids:
         fx.engine.clients[sid].send_prepared(message)
     answers = [await p.answer() for p in polls]
-    assert counts == {"payload": 2, "compress": 2}
+    assert poll_body_counts == {"payload": 2, "compress": 2}
     for a in answers[:2]:
         assert a.header("content-type") == "application/octet-stream" and a.header("content-encoding") == "gzip"
         assert body_of(a) == eio_codec.encode_payload_v3([(4, text), (4, blob)], True)
@@ -324,7 +290,7 @@ async def test_many_requests_on_one_connection_then_idle_close(start: Start) -> 
     assert await conn.closed_within(3.0)
 
 
-async def test_buffered_broadcasts_are_joined_from_their_shared_bodies(start: Start, counts: dict[str, int]) -> None:
+async def test_buffered_broadcasts_are_joined_from_their_shared_bodies(start: Start, poll_body_counts: dict[str, int]) -> None:
     # no GET pending (a burst): each recipient's next answer is the broadcasts' bodies joined;
     # one that also got a packet of its own between them is encoded the general way
     fx = await start(allow_eio3=True)
@@ -353,7 +319,7 @@ async def test_buffered_broadcasts_are_joined_from_their_shared_bodies(start: St
     assert a.header("content-type") == "application/octet-stream"
     assert eio_codec.decode_payload_v3(a.body) == packets
     # each message's v4 and v3 text bodies once, whatever the number of recipients
-    assert counts["payload"] == 8
+    assert poll_body_counts["payload"] == 8
 
 
 async def test_closing_answer_gets_drain_timeout_not_keep_alive_timeout(start: Start) -> None:
