@@ -11,9 +11,11 @@ Streams adapter (a private redis-server).
 ``storm`` (b): N npm socket.io-client clients (tests/peers/node_streams_clients.mjs,
 1,000 per Node process, connected in groups of 250) connected to server A of
 a Redis Streams cluster; a third server of the same kind broadcasts
-``m <counter>`` to their room every ``1000 * N / --rate`` ms (20 ms at
-1,000 clients with the default 50,000 deliveries per second, so the clients'
-side has the same work at every N); every client's TCP connection is cut at
+``m <counter>`` to their room every ``1000 * N / --rate`` ms (100 ms at
+1,000 clients with the default 10,000 deliveries per second, so the clients'
+side has the same work at every N; at 50,000 a second the 10,000 npm clients
+alone need more than one of a 2-core machine's cores and starve the servers,
+bench/RESULTS.md H); every client's TCP connection is cut at
 once and it reconnects to server B (``--delay-ms``/``--delay-max-ms``: its
 reconnectionDelay/Max, 50/500 ms by default, socket.io-client's own are
 1000/5000). Reported: the share of clients recovered, the share of the
@@ -227,7 +229,7 @@ def _cpu_s(pid: Optional[int]) -> float:
 CLIENTS_PER_DRIVER = 1000
 
 
-async def run_storm_one(kind: str, n: int, redis: Redis, rate: float = 50_000,
+async def run_storm_one(kind: str, n: int, redis: Redis, rate: float = 10_000,
                         delay_ms: int = 50, delay_max_ms: int = 500, max_wait_s: float = 150) -> dict[str, Any]:
     """One storm of ``n`` clients; the emitter's tick keeps ``rate`` deliveries per second at any N."""
     redis.flush()
@@ -338,7 +340,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--kinds", default="fastsio,node")
-    parser.add_argument("--rate", type=float, default=50_000,
+    parser.add_argument("--rate", type=float, default=10_000,
                         help="storm: deliveries per second the emitter's tick makes (tick = 1000 * N / rate ms)")
     parser.add_argument("--delay-ms", type=int, default=50, help="storm: the clients' reconnectionDelay")
     parser.add_argument("--delay-max-ms", type=int, default=500, help="storm: the clients' reconnectionDelayMax")
