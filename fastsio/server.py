@@ -283,9 +283,10 @@ class Server:
         closing within ``shutdown_timeout`` seconds on a signal: see
         ``fastsio.workers.run`` and docs/workers.md.
         """
-        if workers != 1 or os.environ.get("FASTSIO_WORKER"):
-            from . import workers as _workers
+        from . import workers as _workers
 
+        # "auto" on one usable core is one process, which can hold TLS connections
+        if _workers.resolve_workers(workers) != 1 or os.environ.get("FASTSIO_WORKER"):
             _workers.run(self, port=port if port is not None else self._pending_port, host=host,
                          workers=workers, ssl=ssl, shutdown_timeout=shutdown_timeout, app=app)
             return

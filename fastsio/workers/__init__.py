@@ -34,7 +34,9 @@ def resolve_workers(workers: Union[int, str, None]) -> int:
     if workers is None:
         return 1
     if workers == "auto":
-        return len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1 or 'auto', not {workers!r}")
     if workers > 256:
