@@ -20,6 +20,7 @@ from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
 from .namespace import Namespace
 from .options import ServerOptions, engine_option_names, resolve
+from .engineio.cookie import session_cookie
 from .parent_namespace import ParentNamespace
 from . import _tasks
 from .socket import Socket, _log_task_error, _spawn
@@ -102,6 +103,7 @@ class Server:
         self._cleanup_empty_child_namespaces = bool(o["cleanup_empty_child_namespaces"])
         engine_names = engine_option_names()
         self._engine_options: dict[str, Any] = {k: v for k, v in options.items() if k in engine_names}
+        session_cookie(self._engine_options.get("cookie"))  # the Engine is built later: check its cookie now
         self._adapter: Callable[[Namespace], Any] = o["adapter"] or (
             SessionAwareAdapter if self._recovery is not None else InMemoryAdapter
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import difflib
+import email.utils
 import importlib
 import inspect
 import logging
@@ -133,28 +134,7 @@ def _engine_options(options: dict[str, Any], check_origin: Callable[[Any], bool]
     compression = options.pop("http_compression", True)
     threshold = int(options.pop("compression_threshold", 1024))
     out["http_compression"] = {"threshold": threshold} if compression else False
-    cookie = options.pop("cookie", None)
-    if cookie is None or cookie is False:
-        out["cookie"] = False
-    elif isinstance(cookie, str):
-        out["cookie"] = {"name": cookie}
-    elif isinstance(cookie, dict):
-        translated: dict[str, Any] = {}
-        for key, value in cookie.items():
-            low = key.lower()
-            if callable(value):
-                value = value()
-            if low == "samesite":
-                translated["same_site"] = value
-            elif low == "httponly":
-                translated["http_only"] = value
-            elif low == "max-age":
-                translated["max_age"] = value
-            else:
-                translated[low] = value
-        out["cookie"] = translated
-    else:
-        out["cookie"] = bool(cookie)
+    out["cookie"] = _cookie_option(options.pop("cookie", None))
     origins = options.pop("cors_allowed_origins", None)
     credentials = bool(options.pop("cors_credentials", True))
     check = False
@@ -187,6 +167,39 @@ def _engine_options(options: dict[str, Any], check_origin: Callable[[Any], bool]
     if check:
         out["allow_request"] = check_origin
     return out, check
+
+
+# python-engineio writes a dict cookie's attributes as given (``True``: a flag),
+# and a string cookie as ``name=sid; path=/; SameSite=Lax``: no Node defaults
+_COOKIE_ATTRIBUTES = {"path": "path", "domain": "domain", "samesite": "same_site", "httponly": "http_only",
+                      "secure": "secure", "max-age": "max_age", "max_age": "max_age", "expires": "expires",
+                      "partitioned": "partitioned", "priority": "priority"}
+
+
+def _cookie_option(cookie: Any) -> Any:
+    """python-engineio's ``cookie`` as fastsio's Engine option (the same Set-Cookie attributes)."""
+    if cookie is None or cookie is False:
+        return False
+    if isinstance(cookie, str):
+        return {"name": cookie, "path": "/", "same_site": "lax", "http_only": False}
+    if not isinstance(cookie, dict):
+        raise TypeError("cookie must be None, a string or a dict of cookie attributes")
+    translated: dict[str, Any] = {"path": False, "http_only": False, "same_site": False}
+    for key, value in cookie.items():
+        if key == "name":
+            translated["name"] = value
+            continue
+        name = _COOKIE_ATTRIBUTES.get(str(key).lower())
+        if name is None:
+            raise TypeError(f"unknown cookie attribute {key!r}; known: {', '.join(sorted(set(_COOKIE_ATTRIBUTES)))}")
+        if callable(value):
+            value = value()  # python-engineio calls it per handshake; fastsio once, here
+        if name == "max_age" and isinstance(value, str):
+            value = int(value)
+        elif name == "expires" and isinstance(value, str):
+            value = email.utils.parsedate_to_datetime(value)
+        translated[name] = value
+    return translated
 
 
 def _set_logger(name: str, value: Any) -> None:

@@ -22,6 +22,7 @@ from .. import _tasks
 from ..emitter import EventEmitter
 from ..http import HttpConnection, HttpServer, Request, response_head
 from ..options import EngineOptions, resolve
+from .cookie import session_cookie
 from .deadlines import DeadlineWheel
 from .polling import PollingTransport
 from .socket import EngineSocket
@@ -93,8 +94,10 @@ class Engine(EventEmitter):
             sets the size).
         http_compression: gzip/deflate polling responses of 1 kB or more; a dict
             ``{"threshold": bytes}`` sets the size.
-        cookie: False, True (``io`` cookie) or a dict (``name``, ``path``,
-            ``http_only``, ``same_site``...).
+        cookie: False, True (``io`` cookie) or a dict of Node's cookie options in
+            snake_case (``name``, ``path``, ``domain``, ``http_only``, ``same_site``,
+            ``secure``, ``max_age``, ``expires``, ``partitioned``, ``priority``), see
+            fastsio/engineio/cookie.py.
         cors: None, or a dict with ``origin`` (str, list, ``re.Pattern``, True or
             a callable), ``credentials``, ``methods``, ``allowed_headers``,
             ``exposed_headers``, ``max_age``.
@@ -147,6 +150,7 @@ class Engine(EventEmitter):
         if isinstance(http_compression, dict):
             self.compression_threshold = int(http_compression.get("threshold", COMPRESSION_THRESHOLD))
         self.cookie: Union[bool, dict[str, Any]] = o["cookie"]
+        self._cookie = session_cookie(self.cookie)  # a bad cookie option fails here, not per handshake
         self.cors: Optional[dict[str, Any]] = o["cors"]
         self.allow_eio3: bool = o["allow_eio3"]
         self.initial_packet: Any = o["initial_packet"]
@@ -623,23 +627,7 @@ class Engine(EventEmitter):
         conn.respond_head(head, body)
 
     def _cookie_header(self, sid: str) -> Optional[str]:
-        if not self.cookie:
-            return None
-        opts: dict[str, Any] = {"name": "io", "path": "/", "http_only": True, "same_site": "Lax"}
-        if isinstance(self.cookie, dict):
-            opts.update(self.cookie)
-        parts = [f"{opts['name']}={sid}"]
-        if opts.get("path"):
-            parts.append(f"Path={opts['path']}")
-        if opts.get("http_only", True):
-            parts.append("HttpOnly")
-        if opts.get("same_site"):
-            parts.append(f"SameSite={opts['same_site']}")
-        if opts.get("secure"):
-            parts.append("Secure")
-        if opts.get("max_age") is not None:
-            parts.append(f"Max-Age={int(opts['max_age'])}")
-        return "; ".join(parts)
+        return self._cookie.header(sid) if self._cookie is not None else None
 
     # -- CORS ------------------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ async def test_options_are_checked_and_translated() -> None:
     assert isinstance(sio.fastsio_server, fastsio.Server)
     assert eng.ping_interval == 10 and eng.ping_timeout == 9 and eng.max_http_buffer_size == 500
     assert eng.allow_upgrades is False and eng.compression_threshold == 200 and eng.transports == ("websocket",)
-    assert eng.cookie == {"name": "sess"} and eng.cors == {"origin": ["http://a.example"], "credentials": False}
+    assert eng.cookie == {"name": "sess", "path": "/", "same_site": "lax", "http_only": False} and eng.cors == {"origin": ["http://a.example"], "credentials": False}
     assert socketio.AsyncServer().fastsio_server.engine.ping_interval == 25
     # a native fastsio option passes through
     assert socketio.AsyncServer(max_buffered_bytes=1234).fastsio_server.engine.max_buffered_bytes == 1234
