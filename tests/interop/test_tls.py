@@ -145,3 +145,34 @@ async def test_workers_auto_on_one_core_serves_tls(free_port: int, run_node: Run
             proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 15)
     assert proc.returncode == 0
+
+
+async def test_a_hosted_asgi_app_sees_https_and_wss(free_port: int) -> None:
+    import aiohttp
+
+    scopes: list[tuple[str, str]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scopes.append((scope["type"], scope["scheme"]))
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": scope["scheme"].encode()})
+        elif scope["type"] == "websocket":
+            scopes.append((scope["type"], scope["scheme"]))
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": scope["scheme"]})
+            await send({"type": "websocket.close"})
+
+    io = fastsio.Server()
+    await io.listen(free_port, host="127.0.0.1", ssl=server_context(), app=app)
+    client_ctx = ssl.create_default_context(cafile=str(CERT))
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"https://127.0.0.1:{free_port}/hello", ssl=client_ctx) as resp:
+                assert (resp.status, await resp.text()) == (200, "https")
+            async with http.ws_connect(f"wss://127.0.0.1:{free_port}/live", ssl=client_ctx) as ws:
+                assert (await ws.receive_str(timeout=5)) == "wss"
+    finally:
+        await asyncio.wait_for(io.close(timeout=1), 10)
+    assert scopes == [("http", "https"), ("websocket", "wss")]
