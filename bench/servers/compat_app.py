@@ -3,12 +3,12 @@
 
     python compat_app.py --port 3000
 
-On connection: join room "all". Event bcast(n, payload): emit "msg" with
-payload to room "all" n times, then ack. Event echo(x): ack x.
+The handlers are pysio_events.py's, the ones pysio_app.py installs on
+python-socketio: on connection join room "all"; bcast(n, payload) emits
+"msg" to "all" n times, then acks; echo(x) acks x.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -18,32 +18,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import fastsio  # noqa: E402
 import fastsio.compat as socketio  # noqa: E402
+from pysio_events import install, parse_args  # noqa: E402
 
 sio = socketio.AsyncServer(async_mode="asgi")
-
-
-@sio.event
-async def connect(sid: str, environ: dict, auth: object = None) -> None:
-    await sio.enter_room(sid, "all")
-
-
-@sio.event
-async def bcast(sid: str, n: int, payload: object) -> None:
-    for _ in range(n):
-        await sio.emit("msg", payload, room="all")
-    return None
-
-
-@sio.event
-async def echo(sid: str, data: object) -> object:
-    return data
+install(sio)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
+    args = parse_args()
     print(f"READY fastsio.compat {fastsio.__version__} ({fastsio.IMPLEMENTATION}) on {args.host}:{args.port}",
           flush=True)
     sio.fastsio_server.run(port=args.port, host=args.host)

@@ -2,8 +2,9 @@
 
     python pysio_app.py --port 3000
 
-On connection: join room "all". Event bcast(n, payload): emit "msg" with
-payload to room "all" n times, then ack. Event echo(x): ack x.
+The handlers are pysio_events.py's (compat_app.py installs the same ones on
+fastsio.compat): on connection join room "all"; bcast(n, payload) emits
+"msg" to "all" n times, then acks; echo(x) acks x.
 
 python-socketio has no per-message-deflate option and python-engineio 4 no
 Engine.IO v3, so BENCH_DEFLATE / BENCH_EIO3 change nothing here (uvicorn's
@@ -12,38 +13,19 @@ generator reports whether it did).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 import socketio
 import uvicorn
+from pysio_events import install, parse_args
 
 sio = socketio.AsyncServer(async_mode="asgi")
 app = socketio.ASGIApp(sio)
-
-
-@sio.event
-async def connect(sid: str, environ: dict, auth: object = None) -> None:
-    await sio.enter_room(sid, "all")
-
-
-@sio.event
-async def bcast(sid: str, n: int, payload: object) -> None:
-    for _ in range(n):
-        await sio.emit("msg", payload, room="all")
-    return None
-
-
-@sio.event
-async def echo(sid: str, data: object) -> object:
-    return data
+install(sio)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
+    args = parse_args()
     print(f"READY python-socketio {socketio.__version__ if hasattr(socketio, '__version__') else ''} "
           f"uvicorn {uvicorn.__version__} on {args.host}:{args.port}", flush=True)
     uvicorn.run(
