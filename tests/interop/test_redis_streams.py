@@ -90,11 +90,25 @@ class Cluster:
         self.nodes.append(proc)
         return proc
 
+    async def emitter(self) -> fastsio.Server:
+        """A third fastsio server, the one that broadcasts, once every server counts all three."""
+        io, _ = await self.py_server()
+        await until(lambda: count_is(io, 3), what="three servers")
+        return io
+
     async def close(self) -> None:
-        for node in self.nodes:
-            await node.stop()
-        for io in self.fastsio:
-            await asyncio.wait_for(io.close(), 10)
+        # the drivers exit on "quit" (closing their stdin alone left each to NodeProc.stop's 5 s kill)
+        await asyncio.gather(*(_quit(node) for node in self.nodes))
+        await asyncio.gather(*(asyncio.wait_for(io.close(), 10) for io in self.fastsio))
+
+
+async def _quit(node: NodeProc) -> None:
+    if node.proc is not None and node.proc.returncode is None:
+        try:
+            await node.cmd("quit", timeout=5)
+        except Exception:
+            pass  # a driver that has died already (a killed server) or does not answer: stop() kills it
+    await node.stop()
 
 
 @pytest.fixture
@@ -145,8 +159,7 @@ async def test_cut_client_recovers_on_the_other_server(cluster: Cluster, a_kind:
     port_a, port_b = await _servers(cluster, a_kind, b_kind)
     clients = await cluster.clients(port_a, n=3, rooms="r1")
     # a third server broadcasts (a fastsio one)
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
+    emitter = await cluster.emitter()
 
     sent = 0
 
@@ -162,7 +175,7 @@ async def test_cut_client_recovers_on_the_other_server(cluster: Cluster, a_kind:
     burst(30)  # while the clients are away
     emitter.to("elsewhere").emit("m", -1)  # nobody's room: never delivered
     burst(5)
-    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    assert await reconnected(clients)
     burst(10, room=False)
     await until(clients_got(clients, sent), what="every message")
     rep = await clients.cmd("report", full=True)
@@ -179,25 +192,9 @@ async def test_recovery_on_fastsio_is_exact_while_broadcasts_never_stop(cluster:
     stitches the replay to its live reader, nothing missed, nothing twice."""
     port_a, port_b = await _servers(cluster, a_kind, "py")
     clients = await cluster.clients(port_a, n=5, rooms="r1")
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
-    sent = 0
-    stop = asyncio.Event()
-
-    async def steady() -> None:
-        nonlocal sent
-        while not stop.is_set():
-            emitter.to("r1").emit("m", sent)
-            sent += 1
-            await asyncio.sleep(0.001)
-
-    task = asyncio.ensure_future(steady())
-    await asyncio.sleep(0.2)
-    await clients.cmd("cut", port=port_b)
-    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
-    await asyncio.sleep(0.3)
-    stop.set()
-    await task
+    emitter = await cluster.emitter()
+    back, sent = await cut_while_broadcasting(clients, emitter, port_b, pause=0.001, before=0.2)
+    assert back
     try:
         await until(clients_got(clients, sent), what="every message")
     finally:
@@ -209,6 +206,48 @@ async def test_recovery_on_fastsio_is_exact_while_broadcasts_never_stop(cluster:
                 pytest.fail(f"gap at {bad}: got {c['got'][bad-3:bad+3]} offsets {c['offsets'][bad-3:bad+3]} "
                             f"ids {c['ids']} n={len(c['got'])} sent={sent} "
                             f"readers={[(io.of('/').adapter.bus.last_id, io.of('/').adapter.bus._holds) for io in cluster.fastsio]}")
+
+
+async def reconnected(clients: NodeProc, ms: int = 40000) -> bool:
+    """True once every client has connected a second time (after a cut), within ``ms``."""
+    return bool((await clients.cmd("wait", connects=2, ms=ms, timeout=ms / 1000 + 10))["ok"])
+
+
+async def cut_while_broadcasting(clients: NodeProc, emitter: fastsio.Server, port_b: int, pause: float,
+                                 before: float, wait_ms: int = 40000) -> tuple[bool, int]:
+    """``emitter`` sends "m" 0, 1, 2, ... to room r1 every ``pause`` seconds; ``before`` seconds in,
+    the clients are cut and sent to ``port_b``; 0.3 s after they are all back (or gave up
+    after ``wait_ms``) the broadcasts stop. Returns (all back, how many were sent)."""
+    sent = 0
+    stop = asyncio.Event()
+
+    async def steady() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            emitter.to("r1").emit("m", sent)
+            sent += 1
+            await asyncio.sleep(pause)
+
+    task = asyncio.ensure_future(steady())
+    try:
+        await asyncio.sleep(before)
+        await clients.cmd("cut", port=port_b)
+        back = await reconnected(clients, wait_ms)
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await task
+    return back, sent
+
+
+async def clients_with_a_first_message(cluster: Cluster, port: int, n: int) -> tuple[NodeProc, fastsio.Server]:
+    """``n`` clients of the server on ``port`` in room r1, the emitter (a third server), and
+    "m" 0 sent to r1 and received by every client."""
+    clients = await cluster.clients(port, n=n, rooms="r1")
+    emitter = await cluster.emitter()
+    emitter.to("r1").emit("m", 0)
+    await until(clients_got(clients, 1), what="the first message")
+    return clients, emitter
 
 
 def clients_got(proc: NodeProc, k: int) -> Callable[[], Any]:
@@ -301,14 +340,10 @@ async def test_expired_session_gives_a_fresh_one(cluster: Cluster, b_kind: str) 
     """A stored the session for 1 s; the client comes back to B after 2 s."""
     _, port_a = await cluster.py_server(recovery={"max_disconnection_duration": 1})
     _, port_b = await (cluster.py_server() if b_kind == "py" else cluster.node_server())
-    clients = await cluster.clients(port_a, n=2, rooms="r1")
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
-    emitter.to("r1").emit("m", 0)
-    await until(clients_got(clients, 1), what="first message")
+    clients, emitter = await clients_with_a_first_message(cluster, port_a, n=2)
     await clients.cmd("cut", port=port_b, dead_port=_port(), dead_ms=2000)
     emitter.to("r1").emit("m", 1)  # missed, and not replayed: the session is gone
-    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    assert await reconnected(clients)
     rep = await clients.cmd("report", full=True)
     for c in rep["clients"]:
         assert c["recovered"] == [False, False], c
@@ -319,17 +354,13 @@ async def test_expired_session_gives_a_fresh_one(cluster: Cluster, b_kind: str) 
 async def test_offset_trimmed_from_the_stream_gives_a_fresh_session(cluster: Cluster, redis_server: Any) -> None:
     _, port_a = await cluster.py_server()
     _, port_b = await cluster.py_server()
-    clients = await cluster.clients(port_a, n=1, rooms="r1")
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
-    emitter.to("r1").emit("m", 0)
-    await until(clients_got(clients, 1), what="first message")
+    clients, emitter = await clients_with_a_first_message(cluster, port_a, n=1)
     r = redis_asyncio.from_url(redis_server.url)
     await clients.cmd("cut", port=port_b, dead_port=_port(), dead_ms=500)
     emitter.to("r1").emit("m", 1)
     await asyncio.sleep(0.2)
     await r.xtrim("socket.io", maxlen=0)  # the client's offset is gone
-    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    assert await reconnected(clients)
     rep = await clients.cmd("report", full=True)
     (c,) = rep["clients"]
     assert c["recovered"] == [False, False] and c["got"] == [0], c
@@ -396,25 +427,8 @@ async def test_a_thousand_clients_cut_at_once_all_recover(cluster: Cluster) -> N
     _, port_a = await cluster.py_server(ping=25)
     _, port_b = await cluster.py_server(ping=25)
     clients = await cluster.clients(port_a, n=n, rooms="r1")
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
-    sent = 0
-    stop = asyncio.Event()
-
-    async def steady() -> None:
-        nonlocal sent
-        while not stop.is_set():
-            emitter.to("r1").emit("m", sent)
-            sent += 1
-            await asyncio.sleep(0.02)
-
-    task = asyncio.ensure_future(steady())
-    await asyncio.sleep(0.3)
-    await clients.cmd("cut", port=port_b)
-    back = await clients.cmd("wait", connects=2, ms=60000, timeout=70)
-    await asyncio.sleep(0.3)
-    stop.set()
-    await task
+    emitter = await cluster.emitter()
+    back, sent = await cut_while_broadcasting(clients, emitter, port_b, pause=0.02, before=0.3, wait_ms=60000)
     try:
         await until(clients_got(clients, sent), timeout=20, what="every message at every client")
     finally:
@@ -425,7 +439,7 @@ async def test_a_thousand_clients_cut_at_once_all_recover(cluster: Cluster) -> N
         for c in bad[:3]:
             missing = sorted(set(range(sent)) - set(c["got"]))
             print("BAD", c["recovered"], len(c["got"]), missing[:10], c["offsets"][-2:])
-    assert back["ok"]
+    assert back
     assert rep["recovered"] == n and rep["in_order"] == n
     assert rep["same_as_first"] == n and rep["first"]["got"] == list(range(sent))
 
@@ -476,18 +490,14 @@ async def test_restores_in_one_batch_keep_each_sessions_own_room(cluster: Cluste
     missed broadcast went to one session's own id room."""
     _, port_a = await cluster.py_server()
     _, port_b = await cluster.py_server()
-    clients = await cluster.clients(port_a, n=4, rooms="r1")
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
-    emitter.to("r1").emit("m", 0)
-    await until(clients_got(clients, 1), what="the first message")
+    clients, emitter = await clients_with_a_first_message(cluster, port_a, n=4)
     first = (await clients.cmd("report", full=True))["clients"]
     ids = [c["ids"][0] for c in first]
     await clients.cmd("cut", port=port_b)
     emitter.to("r1").emit("m", 1)
     emitter.to(ids[2]).emit("m", 100)  # only the third one's
     emitter.to("r1").except_(ids[1]).emit("m", 2)  # all but the second one
-    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    assert await reconnected(clients)
     emitter.to("r1").emit("m", 3)
     want = [[0, 1, 2, 3], [0, 1, 3], [0, 1, 100, 2, 3], [0, 1, 2, 3]]
     rep: dict[str, Any] = {}
@@ -515,14 +525,10 @@ async def test_a_session_stored_after_the_client_is_back_is_still_restored(clust
         loop.call_later(1.2, original, session, ttl_ms)
 
     adapter_a._store_session = late_store  # type: ignore[method-assign]
-    clients = await cluster.clients(port_a, n=2, rooms="r1")
-    emitter, _ = await cluster.py_server()
-    await until(lambda: count_is(emitter, 3), what="three servers")
-    emitter.to("r1").emit("m", 0)
-    await until(clients_got(clients, 1), what="the first message")
+    clients, emitter = await clients_with_a_first_message(cluster, port_a, n=2)
     await clients.cmd("cut", port=port_b)
     emitter.to("r1").emit("m", 1)
-    assert (await clients.cmd("wait", connects=2, ms=40000, timeout=50))["ok"]
+    assert await reconnected(clients)
     emitter.to("r1").emit("m", 2)
     await until(clients_got(clients, 3), what="every message")
     rep = await clients.cmd("report", full=True)
