@@ -229,8 +229,13 @@ def _cpu_s(pid: Optional[int]) -> float:
 CLIENTS_PER_DRIVER = 1000
 
 
+# the light clients of bench/storm_clients.js take 2,500 per process as easily
+RAW_CLIENTS_PER_DRIVER = 2500
+
+
 async def run_storm_one(kind: str, n: int, redis: Redis, rate: float = 10_000,
-                        delay_ms: int = 50, delay_max_ms: int = 500, max_wait_s: float = 150) -> dict[str, Any]:
+                        delay_ms: int = 50, delay_max_ms: int = 500, max_wait_s: float = 150,
+                        driver: str = "npm") -> dict[str, Any]:
     """One storm of ``n`` clients; the emitter's tick keeps ``rate`` deliveries per second at any N."""
     redis.flush()
     tick_ms = max(1, round(1000 * n / rate))
@@ -238,11 +243,13 @@ async def run_storm_one(kind: str, n: int, redis: Redis, rate: float = 10_000,
     procs = [await server(kind, redis, pa), await server(kind, redis, pb), await server(kind, redis, pe)]
     emitter = procs[2]
     drivers = []
-    k = max(1, -(-n // CLIENTS_PER_DRIVER))
+    per_driver = RAW_CLIENTS_PER_DRIVER if driver == "raw" else CLIENTS_PER_DRIVER
+    script = ROOT / "bench" / "storm_clients.js" if driver == "raw" else PEERS / "node_streams_clients.mjs"
+    k = max(1, -(-n // per_driver))
     sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
     try:
         for size in sizes:
-            d = Proc(["node", str(PEERS / "node_streams_clients.mjs"), f"port={pa}", f"n={size}", "rooms=r1",
+            d = Proc(["node", str(script), f"port={pa}", f"n={size}", "rooms=r1",
                       "timeout_ms=900000", "ramp=250", "connect_ms=280000", f"delay_ms={delay_ms}",
                       f"delay_max_ms={delay_max_ms}"], env=node_env())
             drivers.append(d)
@@ -286,7 +293,7 @@ async def run_storm_one(kind: str, n: int, redis: Redis, rate: float = 10_000,
             return times[min(len(times) - 1, int(q * len(times)))] if times else None
 
         row = {
-            "bench": "storm", "kind": kind, "clients": n, "drivers": len(drivers), "tick_ms": tick_ms,
+            "bench": "storm", "kind": kind, "clients": n, "driver": driver, "drivers": len(drivers), "tick_ms": tick_ms,
             "all_back": all(b.get("ok") for b in backs),
             "recovered_share": sum(r["recovered"] for r in reps) / n,
             "delivered_share": sum(r["total_got"] for r in reps) / (n * sent) if sent else None,
@@ -345,6 +352,9 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=int, default=50, help="storm: the clients' reconnectionDelay")
     parser.add_argument("--delay-max-ms", type=int, default=500, help="storm: the clients' reconnectionDelayMax")
     parser.add_argument("--max-wait-s", type=float, default=150, help="storm: how long all may take to be back")
+    parser.add_argument("--driver", choices=["npm", "raw"], default="npm",
+                        help="storm: npm socket.io-client clients, or bench/storm_clients.js (raw framing, "
+                             "the same recovery protocol, a fraction of the CPU)")
     args = parser.parse_args()
     # 10,000 clients and their reconnects: fds for the drivers and the servers (inherited).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -361,7 +371,7 @@ def main() -> None:
                 for kind in args.kinds.split(","):
                     try:
                         rows.append(asyncio.run(run_storm_one(kind, n, redis, args.rate, args.delay_ms,
-                                                              args.delay_max_ms, args.max_wait_s)))
+                                                              args.delay_max_ms, args.max_wait_s, args.driver)))
                     except Exception as err:  # a size that does not fit the machine
                         where = traceback.extract_tb(err.__traceback__)
                         print(json.dumps({"bench": "storm", "kind": kind, "clients": n, "error": repr(err),
