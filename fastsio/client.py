@@ -35,7 +35,7 @@ class Client:
         id: the Engine.IO session id.
     """
 
-    __slots__ = ("server", "conn", "id", "_decoder", "_sockets", "_nsps", "_connect_timer", "_closed")
+    __slots__ = ("server", "conn", "id", "_decoder", "_sockets", "_nsps", "_connect_timer", "_closed", "__weakref__")
 
     def __init__(self, server: "Server", conn: Any) -> None:
         self.server = server
@@ -205,3 +205,17 @@ class Client:
         reset = getattr(self._decoder, "reset", None)
         if reset is not None:
             reset()
+        # as Node's client.destroy(): its listeners leave the connection (bound methods of this
+        # client, the connection's back reference to it: freed without the cyclic GC)
+        self._drop_listeners()
+
+    def _drop_listeners(self) -> None:
+        listeners = getattr(self.conn, "_listeners", None)
+        if not listeners:
+            return
+        for event in ("message", "close"):
+            lst = listeners.get(event)
+            if lst:
+                lst[:] = [fn for fn in lst if getattr(fn, "__self__", None) is not self]
+                if not lst:
+                    del listeners[event]

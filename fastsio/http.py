@@ -270,7 +270,7 @@ class HttpConnection(asyncio.Protocol):
                  "_header_bytes", "_header_count", "_body", "_body_size", "_queue", "_current",
                  "_wbuf", "_paused", "remote_address", "ws_parser", "ws_handler",
                  "_inflater", "deflate", "_upgrade_tail", "_closing", "_error", "_dispatching",
-                 "_hraw", "_seq", "_body_left", "_stream", "on_drain", "_deadline", "_timer_at")
+                 "_hraw", "_seq", "_body_left", "_stream", "on_drain", "_deadline", "_timer_at", "__weakref__")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -334,8 +334,14 @@ class HttpConnection(asyncio.Protocol):
         self.state = _H_CLOSED
         self._cancel_timer()
         self.server.connections.discard(self)
+        # the parser's callbacks, the write buffer and the error a WebSocket frame parser keeps
+        # (its traceback holds our frames) point back at this connection: let go of them, so a
+        # closed connection is freed by reference counting, not the cyclic GC
+        self.parser = None
+        self.ws_parser = None
         if self._wbuf is not None:
             self._wbuf.clear()
+            self._wbuf = None
         if prev == _H_WS and self.ws_handler is not None:
             handler, self.ws_handler = self.ws_handler, None
             handler.on_ws_close("transport close" if exc is None else "transport error")
@@ -729,6 +735,9 @@ class HttpConnection(asyncio.Protocol):
         try:
             messages = self.ws_parser.feed(data)
         except WebSocketError as exc:
+            # the parser keeps the error to raise it again: without its traceback (the frames
+            # of this connection and of the parser), which would make a reference cycle
+            exc.__traceback__ = None
             self.ws_close(exc.code, exc.reason, "transport error")
             return
         for opcode, payload, compressed in messages:

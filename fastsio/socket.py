@@ -252,6 +252,7 @@ class Socket(EventEmitter):
         "_recovery",
         "_missed",
         "_pending",
+        "__weakref__",
     )
 
     def __init__(
@@ -848,6 +849,11 @@ class Socket(EventEmitter):
         self.connected = False
         self._fail_acks()
         self._emit_reason("disconnect", reason, description)
+        # nothing is emitted on a disconnected socket any more: its listeners and middlewares
+        # (closures over the socket, typically) go, so it is freed without the cyclic GC
+        self._listeners = None
+        self._any = self._any_out = None
+        self._fns = None
 
     def _cleanup(self) -> None:
         self.adapter.del_all(self.id)

@@ -431,6 +431,9 @@ class EngineSocket(EventEmitter):
         t.close()
         self.server._remove(self)
         self.emit("close", reason, description)
+        # "close" is the last event: the listeners (bound methods and closures holding this
+        # session) go, so a closed session is freed without the cyclic GC
+        self._listeners = None
 
     def __repr__(self) -> str:
         return f"<EngineSocket {self.id} {self.transport.name} {self.ready_state}>"
