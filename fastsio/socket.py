@@ -88,9 +88,28 @@ def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[Ba
     returns and stops when it raises. Either may be a coroutine function;
     its task is also held in ``owner`` when given (so it can be cancelled).
     """
-    fns = list(fns)
+    _MiddlewareRun(list(fns), arg, done, owner).step(0)
 
-    def step(i: int) -> None:
+
+class _MiddlewareRun:
+    """One run of a middleware chain.
+
+    An object rather than a closure that calls itself: such a closure is a
+    reference cycle (holding ``arg``, a socket) left to the cyclic GC.
+    """
+
+    __slots__ = ("fns", "arg", "done", "owner")
+
+    def __init__(self, fns: list[Middleware], arg: Any, done: Callable[[Optional[BaseException]], None],
+                 owner: Optional[set["asyncio.Future[Any]"]]) -> None:
+        self.fns = fns
+        self.arg = arg
+        self.done = done
+        self.owner = owner
+
+    def step(self, i: int) -> None:
+        fns = self.fns
+        done = self.done
         if i == len(fns):
             done(None)
             return
@@ -106,10 +125,10 @@ def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[Ba
                 if err is not None and err is not False:
                     done(err)
                 else:
-                    step(i + 1)
+                    self.step(i + 1)
 
             try:
-                result = fn(arg, next_)
+                result = fn(self.arg, next_)
             except Exception as exc:
                 next_(exc)
                 return
@@ -117,10 +136,10 @@ def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[Ba
                 def on_done(fut: "asyncio.Future[Any]") -> None:
                     if not fut.cancelled() and fut.exception() is not None:
                         next_(fut.exception())
-                _spawn(result, on_done, owner)
+                _spawn(result, on_done, self.owner)
         else:
             try:
-                result = fn(arg)
+                result = fn(self.arg)
             except Exception as exc:
                 done(exc)
                 return
@@ -131,12 +150,10 @@ def run_middlewares(fns: list[Middleware], arg: Any, done: Callable[[Optional[Ba
                     elif fut.exception() is not None:
                         done(fut.exception())
                     else:
-                        step(i + 1)
-                _spawn(result, on_done2, owner)
+                        self.step(i + 1)
+                _spawn(result, on_done2, self.owner)
             else:
-                step(i + 1)
-
-    step(0)
+                self.step(i + 1)
 
 
 def _ack_args(result: Any) -> list[Any]:

@@ -26,11 +26,12 @@ import sys
 import types
 import weakref
 from collections import Counter
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any, AsyncIterator, Iterator
 
 import orjson
 import pytest
-from raw import HOST, RawWebSocket, close_all, eio_ws_open, http_request, poll, polling_handshake, post, ws_open
+from raw import (HOST, RawConn, RawWebSocket, build_request, close_all, eio_ws_open, http_request, poll,
+                 polling_handshake, post, upgrade_request, ws_open)
 
 import fastsio
 from fastsio._impl import eio_codec, ws_frames
@@ -101,7 +102,7 @@ class Tracker:
                 if obj is not None and kind in kinds:
                     me = sys._getframe()
                     holders = [_describe(x) for x in gc.get_referrers(obj) if x is not me]
-                    held.append(f"{kind} held by {holders[:8]}")
+                    held.append(f"{obj!r} held by {holders[:8]}")
                     obj = me = None
             pytest.fail(f"{what}: still alive without the cyclic GC: {dict(alive)}\n" + "\n".join(held[:8]))
 
@@ -109,6 +110,9 @@ class Tracker:
 def _describe(obj: Any) -> str:
     if isinstance(obj, types.FrameType):
         return f"frame {obj.f_code.co_name} ({obj.f_code.co_filename.rsplit('/', 1)[-1]}:{obj.f_lineno})"
+    if isinstance(obj, types.CellType):
+        users = [f.__qualname__ for f in gc.get_referrers(obj) if isinstance(f, types.FunctionType)]
+        return f"cell of {users}"
     if isinstance(obj, dict):
         return f"dict {list(obj)[:5]}"
     return type(obj).__name__
@@ -122,6 +126,7 @@ def _server(**options: Any) -> tuple[fastsio.Server, Tracker]:
     def on_connection(socket: Any) -> None:
         tracker.watch(socket)
         socket.join(["lobby", "room-" + socket.id[:2]])
+        socket.use(lambda packet, next_: next_())   # a per-event middleware
 
         @socket.on("hello")
         def hello(n: Any) -> Any:
@@ -330,8 +335,6 @@ async def test_polling_close_paths(served: Any) -> None:
 
     async def dropped_get() -> None:
         sid = await _sio_polling(port)
-        from raw import RawConn, build_request
-
         conn = await RawConn.connect(port)
         await conn.send(build_request("GET", f"{PATH}?EIO=4&transport=polling&sid={sid}"))
         await asyncio.sleep(0.05)
@@ -380,8 +383,6 @@ async def test_slow_consumer_cut(served: Any) -> None:
     loop = asyncio.get_running_loop()
     try:
         await loop.sock_connect(sock, (HOST, port))
-        from raw import upgrade_request
-
         await loop.sock_sendall(sock, upgrade_request(f"{PATH}?{SIO_WS}"))
         await asyncio.sleep(0.05)
         await loop.sock_sendall(sock, ws_frames.build_frame(1, "40", mask=b"abcd"))
@@ -471,3 +472,87 @@ async def test_npm_client_every_transport_and_close(served: Any, run_node: Any, 
     await _forgotten(io)
     assert len([k for k, _ in tracker.refs if k == "Socket"]) == 2 * 3 * 3 * 2
     await tracker.assert_freed("socket.io-client")
+
+
+async def test_acks_middlewares_and_connect_timeout(served: Any) -> None:
+    """Acks pending (with and without a timeout) at the disconnect, a namespace middleware that
+    refuses, one the client leaves while it waits, a client that joins no namespace in time,
+    and a v2 (EIO3) client: nothing stays."""
+    io, tracker, port = await served(connect_timeout=0.3, allow_eio3=True, ping_interval=5, ping_timeout=5)
+    asked: list[Any] = []
+
+    def ask(socket: Any) -> None:
+        async def ask_timed() -> None:
+            try:
+                await socket.timeout(5).emit_with_ack("q")
+            except Exception as exc:
+                asked.append(type(exc).__name__)
+
+        async def ask_untimed() -> None:
+            try:
+                await socket.emit_with_ack("q")
+            except Exception as exc:
+                asked.append(type(exc).__name__)
+
+        socket.emit("q", lambda *a: None)   # a plain callback ack
+        asyncio.ensure_future(ask_timed())
+        asyncio.ensure_future(ask_untimed())
+
+    io.of("/acks").on("connection", lambda socket: (tracker.watch(socket), ask(socket)))
+
+    def refuse(socket: Any, next_: Any) -> None:
+        tracker._add("Socket", socket)
+        next_(Exception("not allowed"))
+
+    io.of("/private").use(refuse)
+    gate = asyncio.Event()   # never set
+
+    async def stuck(socket: Any) -> None:
+        tracker._add("Socket", socket)
+        await gate.wait()
+
+    io.of("/stuck").use(stuck)
+    io.engine.on("connection", lambda conn: tracker._add("EngineSocket", conn))
+
+    async def acks() -> None:
+        ws, _ = await eio_ws_open(port, SIO_WS, PATH)
+        await ws.send_text("40/acks,")
+        ptype, data = await ws.recv_eio()
+        assert ptype == 4 and str(data).startswith("0/acks,"), data
+        await asyncio.sleep(0.1)   # the three acks are asked for and never answered
+        await ws.close()
+
+    async def refused() -> None:
+        ws, _ = await eio_ws_open(port, SIO_WS, PATH)
+        await ws.send_text("40/private,")
+        ptype, data = await ws.recv_eio()
+        assert ptype == 4 and str(data).startswith("4/private,"), data
+        await ws.close()
+
+    async def left_waiting() -> None:
+        ws, _ = await eio_ws_open(port, SIO_WS, PATH)
+        await ws.send_text("40/stuck,")
+        await asyncio.sleep(0.1)
+        await ws.close()
+
+    async def joins_nothing() -> None:
+        ws, _ = await eio_ws_open(port, SIO_WS, PATH)
+        await _until_closed(ws)   # closed by connect_timeout
+        await ws.close()
+
+    async def eio3() -> None:
+        ws, _ = await eio_ws_open(port, "EIO=3&transport=websocket", PATH)
+        ptype, data = await ws.recv_eio()
+        assert ptype == 4 and data == "0", data   # connected to "/" without asking
+        await ws.send_text('42["hello",3]')
+        assert await ws.recv_eio() == (4, '2["echo",3]')
+        await ws.close()
+
+    await asyncio.gather(acks(), refused(), left_waiting(), joins_nothing(), eio3())
+    await _forgotten(io)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3
+    while len(asked) < 2 and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert asked == ["AckTimeout", "AckTimeout"], asked
+    await tracker.assert_freed("acks, middlewares, connect timeout, EIO3")
