@@ -241,6 +241,11 @@ class Socket(EventEmitter):
         connected: whether the socket is connected.
         recovered: whether the state was restored by connection state recovery.
 
+    After its ``disconnect`` event a socket emits nothing more: its
+    listeners, catch-all listeners and middlewares are dropped then, so the
+    closures an application registers on it (which hold the socket) do not
+    keep it alive in a reference cycle.
+
     Example:
         >>> @io.on("connection")
         ... def on_connection(socket):

@@ -42,7 +42,8 @@ class EngineSocket(EventEmitter):
     Events: ``message`` (str or bytes), ``close`` (reason, description),
     ``upgrading`` and ``upgrade`` (transport), ``packet`` and
     ``packet_create`` (dict with ``type`` and ``data``), ``drain``,
-    ``heartbeat``, ``error``.
+    ``heartbeat``, ``error``. ``close`` is the last event: the listeners are
+    dropped after it (a closed session is freed by reference counting).
     """
 
     __slots__ = ("id", "server", "protocol", "request", "transport", "ready_state", "upgrading",
