@@ -7,7 +7,7 @@ import os
 
 from setuptools import Extension, setup
 
-MODULES = ["eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec"]
+MODULES = ["eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec", "http_fast"]
 
 ext_modules = []
 if os.environ.get("FASTSIO_NO_EXTENSIONS", "") in ("", "0"):

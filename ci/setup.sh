@@ -11,7 +11,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 PEERS="$ROOT/tests/peers"
 STATIC="$ROOT/fastsio/static"
-EXTENSIONS=(eio_codec ws_frames sio_codec fanout msgpack_codec)
+EXTENSIONS=(eio_codec ws_frames sio_codec fanout msgpack_codec http_fast)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-__all__ = ["IMPLEMENTATION", "eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec"]
+__all__ = ["IMPLEMENTATION", "eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec", "http_fast"]
 
 
 def _flag(name: str) -> bool:
@@ -21,19 +21,20 @@ ws_frames: ModuleType
 sio_codec: ModuleType
 fanout: ModuleType
 msgpack_codec: ModuleType
+http_fast: ModuleType
 
 if _flag("FASTSIO_NO_EXTENSIONS"):
-    from ._pure import eio_codec, fanout, msgpack_codec, sio_codec, ws_frames
+    from ._pure import eio_codec, fanout, http_fast, msgpack_codec, sio_codec, ws_frames
 
     IMPLEMENTATION = "python"
 else:
     try:
-        from ._speedups import eio_codec, fanout, msgpack_codec, sio_codec, ws_frames
+        from ._speedups import eio_codec, fanout, http_fast, msgpack_codec, sio_codec, ws_frames
 
         IMPLEMENTATION = "cython"
     except ImportError:
         if _flag("FASTSIO_REQUIRE_EXTENSIONS"):
             raise
-        from ._pure import eio_codec, fanout, msgpack_codec, sio_codec, ws_frames
+        from ._pure import eio_codec, fanout, http_fast, msgpack_codec, sio_codec, ws_frames
 
         IMPLEMENTATION = "python"

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 import httptools
 
-from ._impl import fanout, ws_frames
+from ._impl import fanout, http_fast, ws_frames
 from .exceptions import WebSocketError
 
 __all__ = ["Request", "HttpConnection", "HttpServer", "WebSocketHandler", "STATUS_TEXT", "deflate_message",
@@ -70,6 +70,12 @@ def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return "".join(lines).encode("latin-1")
 
 
+# fastsio._impl.http_fast: a poll's plain GET recognised whole, and a query split, without Python loops
+_split_query: Callable[[str], Optional[dict[str, str]]] = http_fast.split_query
+_parse_simple_get: Callable[[bytes, int, int, dict[bytes, str], dict[str, str], frozenset[str]],
+                            Optional[tuple[str, dict[str, str]]]] = http_fast.parse_simple_get
+
+
 def parse_query(qs: str) -> dict[str, str]:
     """A query string -> its parameters, the first value of each name (blank values kept).
 
@@ -77,16 +83,11 @@ def parse_query(qs: str) -> dict[str, str]:
     keep_blank_values=True)``; a query with nothing to unquote (an Engine.IO
     poll's ``EIO=4&transport=polling&t=...&sid=...``) is split directly.
     """
-    q: dict[str, str] = {}
-    if "%" in qs or "+" in qs:
+    q = _split_query(qs)
+    if q is None:
+        q = {}
         for k, v in parse_qsl(qs, keep_blank_values=True):
             q.setdefault(k, v)
-        return q
-    for pair in qs.split("&"):
-        if pair:
-            k, _, v = pair.partition("=")
-            if k not in q:
-                q[k] = v
     return q
 
 
@@ -379,6 +380,16 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.state == _H_CLOSED or self._closing:
             return
+        if (self.state == _H_IDLE and self._current is None and not self._queue and self._error is None
+                and self.server.asgi_host is None):
+            # a long-polling client's next GET, whole in one segment: recognised without
+            # the parser's callbacks (anything else goes to the parser, limits and errors included)
+            srv = self.server
+            got = _parse_simple_get(data, srv.max_header_size, srv.max_headers, _HEADER_NAMES, _SHARED_VALUES,
+                                    _SHARED_VALUE_HEADERS)
+            if got is not None:
+                self._simple_get(got[0], got[1])
+                return
         # no timer is armed here: the header timer starts with a message's first byte
         # (on_message_begin), so CRLFs between requests do not move any deadline
         try:
@@ -570,6 +581,17 @@ class HttpConnection(asyncio.Protocol):
             self.transport.pause_reading()  # type: ignore[union-attr]
         self.state = _H_HANDLING
         self._disarm()
+
+    def _simple_get(self, url: str, headers: dict[str, str]) -> None:
+        # what on_message_begin .. on_message_complete do for a keep-alive GET without a body
+        self._seq += 1
+        self._hraw = 0
+        self._deadline = -1.0  # _disarm(): the request is complete
+        self.state = _H_HANDLING
+        req = Request("GET", url, headers, b"", self.remote_address, self.server.secure)
+        req.connection = self
+        self._queue.append(req)
+        self._next_request()
 
     # -- request dispatch ------------------------------------------------
 

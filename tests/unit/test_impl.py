@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-MODULES = ("eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec")
+MODULES = ("eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec", "http_fast")
 
 PROBE = r"""
 import importlib.machinery, json

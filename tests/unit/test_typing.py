@@ -24,6 +24,6 @@ def test_mypy_strict() -> None:
 
 @pytest.mark.skipif(not COMPILED, reason="stubs describe the compiled modules")
 def test_stubtest_speedups() -> None:
-    mods = [f"fastsio._speedups.{m}" for m in ("eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec")]
+    mods = [f"fastsio._speedups.{m}" for m in ("eio_codec", "ws_frames", "sio_codec", "fanout", "msgpack_codec", "http_fast")]
     result = _run("mypy.stubtest", "--mypy-config-file", "pyproject.toml", *mods)
     assert result.returncode == 0, result.stdout + result.stderr
