@@ -31,8 +31,10 @@ from typing import Optional
 
 __all__ = ["parse_simple_get", "split_query"]
 
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_TARGET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%")
+_TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_TARGET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%"
+# a header value: visible ASCII, spaces and tabs
+_VALUE = bytes(range(0x21, 0x7F)) + b" \t"
 _MAX_SHARED_LEN = 256
 _MAX_NAMES = 512
 _MAX_VALUES = 4096
@@ -63,43 +65,32 @@ def parse_simple_get(data: bytes, limit: int, max_headers: int, names: dict[byte
     n = len(data)
     if n > limit or n < 18 or not data.startswith(b"GET /") or not data.endswith(b"\r\n\r\n"):
         return None
-    sp = data.find(b" ", 4)
-    if sp < 0:
+    # every check below is a C-level bytes operation (translate deletes the allowed
+    # characters: anything left is not allowed), not a loop over the bytes in Python
+    lines = data[:-4].split(b"\r\n")
+    first = lines[0]
+    if not first.endswith(b" HTTP/1.1"):
         return None
-    target = data[4:sp]
-    for c in target:
-        if c not in _TARGET:
-            return None
-    if data[sp:sp + 11] != b" HTTP/1.1\r\n":
-        return None
-    pos = sp + 11
+    target = first[4:-9]
+    if target.translate(None, _TARGET):
+        return None  # a character outside the target set (a space, CR, LF among them)
     headers: dict[str, str] = {}
     count = 0
     seen_host = False
     seen_conn = False
-    end = n - 2  # the final CRLF
-    while pos < end:
-        eol = data.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        line = data[pos:eol]
+    for i in range(1, len(lines)):
+        line = lines[i]
         colon = line.find(b":")
         if colon <= 0:
-            return None
+            return None  # no name (an empty line: the head ended before the end of data)
         raw_name = line[:colon]
-        for c in raw_name:
-            if c not in _TOKEN:
-                return None
-        i = colon + 1
-        m = len(line)
-        while i < m and (line[i] == 0x20 or line[i] == 0x09):
-            i += 1
-        if i == m:
+        if raw_name.translate(None, _TOKEN):
+            return None
+        raw_value = line[colon + 1:].lstrip(b" \t")
+        if not raw_value:
             return None  # an empty value
-        raw_value = line[i:]
-        for c in raw_value:
-            if c != 0x20 and c != 0x09 and not (0x21 <= c <= 0x7E):
-                return None
+        if raw_value.translate(None, _VALUE):
+            return None
         last = raw_value[-1]
         if last == 0x20 or last == 0x09:
             return None
@@ -131,9 +122,6 @@ def parse_simple_get(data: bytes, limit: int, max_headers: int, names: dict[byte
                 val = kept
         old = headers.get(key)
         headers[key] = val if old is None else old + ", " + val
-        pos = eol + 2
-    if pos != end:
-        return None
     return target.decode("latin-1"), headers
 
 

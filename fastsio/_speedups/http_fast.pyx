@@ -33,8 +33,8 @@ _init_classes()
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def parse_simple_get(bytes data, Py_ssize_t limit, Py_ssize_t max_headers, dict names, dict values,
-                     frozenset shared):
+def parse_simple_get(bytes data not None, Py_ssize_t limit, Py_ssize_t max_headers, dict names not None,
+                     dict values not None, frozenset shared not None):
     """``data`` as one complete plain GET -> (request target, headers), or None (see ``fastsio._pure.http_fast``)."""
     cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
@@ -126,7 +126,7 @@ def parse_simple_get(bytes data, Py_ssize_t limit, Py_ssize_t max_headers, dict 
     return target, headers
 
 
-def split_query(str qs):
+def split_query(str qs not None):
     """A query string with nothing to unquote -> its parameters, else None (see ``fastsio._pure.http_fast``)."""
     cdef dict q
     cdef Py_ssize_t n = len(qs), start = 0, amp, eq
