@@ -5,7 +5,9 @@ the command line (``python -m fastsio serve workers_app:io --workers N``;
 one test goes through ``io.run(workers=N)`` in a script); it inherits
 FASTSIO_NO_EXTENSIONS, so both modes are covered. Every answer carries the pid of the worker that gave it, so a test
 cannot pass on one worker by accident: each asserts the clients were spread
-over all N workers.
+over all N workers. The tests that only connect clients and broadcast share
+one cluster per worker count (``shared_workers``); those that count every
+socket, kill or stop workers, or leave raw sessions behind start their own.
 """
 from __future__ import annotations
 
@@ -13,17 +15,19 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Optional, Union
 
 import orjson
 import pytest
 
 from fastsio._impl import eio_codec
 
-from conftest import NODE_MODULES, PEERS, RunNode, _node_binary
+from conftest import NODE_MODULES, PEERS, RunNode, _another_port, _node_binary
 from raw import RawConn, build_request
 
 APP = Path(__file__).resolve().parent / "workers_app.py"
@@ -73,14 +77,22 @@ class Served:
         return self.proc.returncode
 
 
-async def start(port: int, count: int, app: str = "workers_app:io", extra_env: Optional[dict[str, str]] = None) -> Served:
-    """``python -m fastsio serve workers_app:io --workers N``: the real command line, in a subprocess."""
+def _serve_command(port: int, count: int, app: str = "workers_app:io",
+                   extra_env: Optional[dict[str, str]] = None) -> tuple[list[str], dict[str, str]]:
+    """``python -m fastsio serve APP --workers N`` (run in workers_app.py's folder) and its environment."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env.update(extra_env or {})
+    argv = [sys.executable, "-m", "fastsio", "serve", app, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(count)]
+    return argv, env
+
+
+async def start(port: int, count: int, app: str = "workers_app:io", extra_env: Optional[dict[str, str]] = None) -> Served:
+    """``python -m fastsio serve workers_app:io --workers N``: the real command line, in a subprocess."""
+    argv, env = _serve_command(port, count, app, extra_env)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fastsio", "serve", app, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(count), cwd=str(APP.parent), env=env,
+        *argv, cwd=str(APP.parent), env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     served = Served(proc, port, count)
     try:
@@ -106,6 +118,69 @@ async def workers(free_port: int) -> AsyncIterator[Any]:
         await s.stop()
 
 
+class SharedServed:
+    """A primary with its workers, started outside any event loop so that the tests of this
+    module that leave the cluster as they found it (they only connect clients, which their
+    driver disconnects, and broadcast) share one per worker count: ``port``, ``count``."""
+
+    def __init__(self, count: int) -> None:
+        self.port = _another_port()
+        self.count = count
+        argv, env = _serve_command(self.port, count)
+        self.proc = subprocess.Popen(argv, cwd=str(APP.parent), env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.err: list[str] = []
+        self._ready = threading.Event()
+        self._pump = threading.Thread(target=self._read_stderr, daemon=True)
+        self._pump.start()
+        if not self._ready.wait(20) or self.proc.poll() is not None:
+            self.stop()
+            pytest.fail(f"the primary did not get all {count} workers ready (exit {self.proc.returncode}):\n"
+                        + "\n".join(self.err))
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw_line in self.proc.stderr:
+            line = raw_line.decode("utf-8", "replace").rstrip("\n")
+            self.err.append(line)
+            if f"all {self.count} workers ready" in line:
+                self._ready.set()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._pump.join(5)
+
+
+AnyServed = Union[Served, SharedServed]
+Workers = Callable[[int], Awaitable[AnyServed]]
+
+
+@pytest.fixture(scope="module")
+def shared_workers() -> Iterator[Workers]:
+    """``served = await shared_workers(count)``: this module's cluster of ``count`` workers, started
+    at its first use and stopped after the module's last test (a dead one is started again)."""
+    clusters: dict[int, SharedServed] = {}
+
+    async def get(count: int) -> SharedServed:
+        served = clusters.get(count)
+        if served is None or not served.alive():
+            served = clusters[count] = SharedServed(count)
+        return served
+
+    yield get
+    for served in clusters.values():
+        served.stop()
+
+
 def clients_for(count: int) -> int:
     """Enough clients that the kernel's hash leaves no worker without one (p < 1e-4)."""
     return 16 if count <= 2 else 40
@@ -118,9 +193,9 @@ def spread(pids: list[int], count: int) -> None:
 
 @pytest.mark.parametrize("count", [2, 4])
 @pytest.mark.parametrize("mode", ["polling", "websocket", "upgrade"])
-async def test_clients_spread_over_workers_and_stay_with_theirs(workers: Any, run_node: RunNode,
+async def test_clients_spread_over_workers_and_stay_with_theirs(shared_workers: Workers, run_node: RunNode,
                                                                 count: int, mode: str) -> None:
-    served = await workers(count)
+    served = await shared_workers(count)
     run = (await run_node("workers_clients.mjs", "scenario=spread", f"port={served.port}", f"mode={mode}",
                           f"n={clients_for(count)}", timeout=60)).check()
     seen = run.one("clients")
@@ -133,9 +208,9 @@ async def test_clients_spread_over_workers_and_stay_with_theirs(workers: Any, ru
 
 
 @pytest.mark.parametrize("count", [2, 4])
-async def test_one_keep_alive_connection_carries_sessions_of_every_worker(workers: Any, run_node: RunNode,
-                                                                          count: int) -> None:
-    served = await workers(count)
+async def test_one_keep_alive_connection_carries_sessions_of_every_worker(shared_workers: Workers,
+                                                                          run_node: RunNode, count: int) -> None:
+    served = await shared_workers(count)
     run = (await run_node("workers_clients.mjs", "scenario=keepalive", f"port={served.port}",
                           f"n={clients_for(count)}",
                           timeout=40)).check()
@@ -388,7 +463,7 @@ async def _stream_node(*args: str) -> _StreamNode:
     return _StreamNode(proc)
 
 
-async def _all_counted(served: Served, run_node: RunNode) -> None:
+async def _all_counted(served: AnyServed, run_node: RunNode) -> None:
     """Waits until every worker's adapter counts all N servers (heartbeats went round)."""
     deadline = time.monotonic() + 20
     while True:
@@ -402,32 +477,34 @@ async def _all_counted(served: Served, run_node: RunNode) -> None:
         await asyncio.sleep(0.2)
 
 
-@pytest.mark.parametrize("count", [2, 4])
-@pytest.mark.parametrize("mode", ["polling", "websocket"])
-async def test_a_broadcast_reaches_every_client_on_every_worker_once(workers: Any, run_node: RunNode,
-                                                                     count: int, mode: str) -> None:
+async def _across_workers(workers: Workers, run_node: RunNode, count: int, scenario: str,
+                          mode: str = "websocket") -> dict[str, Any]:
+    """``count`` workers that all see each other, then one run of ``scenario`` with
+    ``clients_for(count)`` clients spread over every worker: the scenario's line."""
     served = await workers(count)
     await _all_counted(served, run_node)
-    n = clients_for(count)
-    run = (await run_node("workers_clients.mjs", "scenario=broadcast", f"port={served.port}", f"mode={mode}",
-                          f"n={n}", timeout=40)).check()
-    seen = run.one("broadcast")
+    run = (await run_node("workers_clients.mjs", f"scenario={scenario}", f"port={served.port}", f"mode={mode}",
+                          f"n={clients_for(count)}", timeout=40)).check()
+    seen = run.one(scenario)
     spread(seen["pids"], count)
-    senders = [0, n - 1]
+    return seen
+
+
+@pytest.mark.parametrize("count", [2, 4])
+@pytest.mark.parametrize("mode", ["polling", "websocket"])
+async def test_a_broadcast_reaches_every_client_on_every_worker_once(shared_workers: Workers, run_node: RunNode,
+                                                                     count: int, mode: str) -> None:
+    # other clients on the shared cluster would get the broadcasts too: only these clients' inboxes count
+    seen = await _across_workers(shared_workers, run_node, count, "broadcast", mode)
+    senders = [0, clients_for(count) - 1]
     for i, got in enumerate(seen["got"]):
         # exactly once each, with the pid of the worker that broadcast it (broadcasts of
         # different workers have no defined order between them)
         assert sorted(got) == sorted([f"from-{k}", seen["pids"][k]] for k in senders), (i, got)
 
 
-async def test_rooms_and_except_rooms_across_workers(workers: Any, run_node: RunNode) -> None:
-    served = await workers(4)
-    await _all_counted(served, run_node)
-    n = clients_for(4)
-    run = (await run_node("workers_clients.mjs", "scenario=rooms", f"port={served.port}", "mode=websocket",
-                          f"n={n}", timeout=40)).check()
-    seen = run.one("rooms")
-    spread(seen["pids"], 4)
+async def test_rooms_and_except_rooms_across_workers(shared_workers: Workers, run_node: RunNode) -> None:
+    seen = await _across_workers(shared_workers, run_node, 4, "rooms")
     for i, got in enumerate(seen["got"]):
         odd, three = i % 2 == 1, i % 3 == 0
         want = []
@@ -442,14 +519,10 @@ async def test_rooms_and_except_rooms_across_workers(workers: Any, run_node: Run
         assert got == want, (i, got, want)
 
 
+# this test and the next count every socket of the cluster (acks, fetch_sockets, kick): a cluster of their own
 async def test_acks_fetch_sockets_count_and_server_side_emit_across_workers(workers: Any, run_node: RunNode) -> None:
-    served = await workers(4)
-    await _all_counted(served, run_node)
+    seen = await _across_workers(workers, run_node, 4, "cluster")
     n = clients_for(4)
-    run = (await run_node("workers_clients.mjs", "scenario=cluster", f"port={served.port}", "mode=websocket",
-                          f"n={n}", timeout=40)).check()
-    seen = run.one("cluster")
-    spread(seen["pids"], 4)
     # broadcast acks: every client's answer, wherever it lives
     assert seen["acks"] == sorted(f"c{i}" for i in range(n))
     # fetch_sockets: every client, with its data (the pid of its own worker) and rooms
@@ -466,13 +539,8 @@ async def test_acks_fetch_sockets_count_and_server_side_emit_across_workers(work
 
 
 async def test_disconnect_sockets_and_sockets_join_across_workers(workers: Any, run_node: RunNode) -> None:
-    served = await workers(2)
-    await _all_counted(served, run_node)
+    seen = await _across_workers(workers, run_node, 2, "kick")
     n = clients_for(2)
-    run = (await run_node("workers_clients.mjs", "scenario=kick", f"port={served.port}", "mode=websocket",
-                          f"n={n}", timeout=40)).check()
-    seen = run.one("kick")
-    spread(seen["pids"], 2)
     assert all("everyone" in row[3] for row in seen["fetched"]) and len(seen["fetched"]) == n
     for i, reason in enumerate(seen["reasons"]):
         assert reason == ("io server disconnect" if i % 2 else None), (i, reason)
@@ -488,14 +556,9 @@ async def test_the_docs_example_serves_with_two_workers(free_port: int, tmp_path
     assert code is not None
     script = tmp_path / "chat.py"
     script.write_text(code.group(1))
-    env = dict(os.environ, PORT=str(free_port), PYTHONPATH=str(ROOT))
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), cwd=str(tmp_path), env=env,
-                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    served = Served(proc, free_port, 2)
+    served = await _serve_script(script, free_port, env={"PORT": str(free_port)})
     clients: list[Any] = []
     try:
-        await served.wait_stderr("all 2 workers ready")
         got: list[list[Any]] = []
         for _ in range(clients_for(2)):
             c = socketio.AsyncClient(reconnection=False)
@@ -514,6 +577,22 @@ async def test_the_docs_example_serves_with_two_workers(free_port: int, tmp_path
         for c in clients:
             await c.disconnect()
         assert await served.stop() == 0
+
+
+async def _serve_script(script: Path, port: int, *args: str, env: Optional[dict[str, str]] = None) -> Served:
+    """``python SCRIPT ARGS`` (an app that calls ``io.run(workers=2)``) in its folder, once its
+    two workers are ready."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), *args, cwd=str(script.parent),
+                                                env=full_env, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    served = Served(proc, port, 2)
+    try:
+        await served.wait_stderr("all 2 workers ready")
+    except BaseException:
+        await served.stop(signal.SIGKILL if proc.returncode is None else signal.SIGTERM, timeout=5)
+        raise
+    return served
 
 
 async def _wait(predicate: Any, timeout: float) -> None:
@@ -553,13 +632,8 @@ io.run(port=int(sys.argv[1]), host="127.0.0.1", app=app, workers=2)
 async def test_an_asgi_app_is_served_by_every_worker(free_port: int, tmp_path: Path) -> None:
     script = tmp_path / "asgi_app.py"
     script.write_text(ASGI_APP)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), str(free_port), cwd=str(tmp_path),
-                                                env=env, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    served = Served(proc, free_port, 2)
+    served = await _serve_script(script, free_port, str(free_port))
     try:
-        await served.wait_stderr("all 2 workers ready")
         pids = []
         for _ in range(clients_for(2)):
             conn = await RawConn.connect(free_port)
