@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 import pytest
 import socketio
 import uvloop
-from raw import EngineFixture
+from raw import EngineFixture, close_all
 
 from fastsio.engineio import transport as eio_transport
 
@@ -162,6 +162,11 @@ def run_node() -> RunNode:
 
 ServerFactory = Callable[..., Awaitable[Any]]
 
+#: the close timeout of the fixtures' teardown: a test's clients are gone by then, and a polling
+#: session that no GET will come for again would otherwise hold the close for engine.io's
+#: 1 s polling grace (the graceful close itself is tested where it is asserted)
+TEARDOWN_CLOSE_TIMEOUT = 0.2
+
 
 @pytest.fixture
 async def sio_server(free_port: int) -> AsyncIterator[ServerFactory]:
@@ -181,7 +186,7 @@ async def sio_server(free_port: int) -> AsyncIterator[ServerFactory]:
 
     yield start
     for io in servers:
-        await asyncio.wait_for(io.close(), 10)
+        await asyncio.wait_for(io.close(timeout=TEARDOWN_CLOSE_TIMEOUT), 10)
 
 
 @pytest.fixture
@@ -202,7 +207,7 @@ async def eio_server(free_port: int) -> AsyncIterator[ServerFactory]:
 
     yield start
     for engine in engines:
-        await asyncio.wait_for(engine.close(), 10)
+        await asyncio.wait_for(engine.close(timeout=TEARDOWN_CLOSE_TIMEOUT), 10)
 
 
 def _another_port() -> int:
@@ -266,8 +271,9 @@ async def start() -> AsyncIterator[Start]:
         return fx
 
     yield _start
+    await close_all()  # what EngineFixture.stop() does, with the short close
     for fx in fixtures:
-        await fx.stop()
+        await asyncio.wait_for(fx.engine.close(timeout=TEARDOWN_CLOSE_TIMEOUT), 10)
 
 
 @pytest.fixture
