@@ -168,6 +168,24 @@ ServerFactory = Callable[..., Awaitable[Any]]
 TEARDOWN_CLOSE_TIMEOUT = 0.2
 
 
+async def _listening(make: Callable[..., Any], free_port: int) -> AsyncIterator[ServerFactory]:
+    """The body of sio_server and eio_server: ``await start(**options)`` builds ``make(**options)``,
+    listens on 127.0.0.1 (``free_port`` first, then other free ports) and returns (server, port);
+    every one is closed after the test."""
+    servers: list[Any] = []
+
+    async def start(**options: Any) -> Any:
+        server = make(**options)
+        port = free_port if not servers else _another_port()
+        await server.listen(port, host="127.0.0.1")
+        servers.append(server)
+        return server, port
+
+    yield start
+    for server in servers:
+        await asyncio.wait_for(server.close(timeout=TEARDOWN_CLOSE_TIMEOUT), 10)
+
+
 @pytest.fixture
 async def sio_server(free_port: int) -> AsyncIterator[ServerFactory]:
     """``io, port = await sio_server(**options)``: a fastsio.Server listening
@@ -175,18 +193,8 @@ async def sio_server(free_port: int) -> AsyncIterator[ServerFactory]:
     handlers before starting the node driver."""
     import fastsio
 
-    servers: list[Any] = []
-
-    async def start(**options: Any) -> Any:
-        io = fastsio.Server(**options)
-        port = free_port if not servers else _another_port()
-        await io.listen(port, host="127.0.0.1")
-        servers.append(io)
-        return io, port
-
-    yield start
-    for io in servers:
-        await asyncio.wait_for(io.close(timeout=TEARDOWN_CLOSE_TIMEOUT), 10)
+    async for start in _listening(fastsio.Server, free_port):
+        yield start
 
 
 @pytest.fixture
@@ -195,19 +203,12 @@ async def eio_server(free_port: int) -> AsyncIterator[ServerFactory]:
     Engine (path /engine.io/) on 127.0.0.1:port, closed after the test."""
     from fastsio.engineio import Engine
 
-    engines: list[Any] = []
-
-    async def start(**options: Any) -> Any:
+    def make(**options: Any) -> Any:
         options.setdefault("path", "/engine.io/")
-        engine = Engine(**options)
-        port = free_port if not engines else _another_port()
-        await engine.listen(port, host="127.0.0.1")
-        engines.append(engine)
-        return engine, port
+        return Engine(**options)
 
-    yield start
-    for engine in engines:
-        await asyncio.wait_for(engine.close(timeout=TEARDOWN_CLOSE_TIMEOUT), 10)
+    async for start in _listening(make, free_port):
+        yield start
 
 
 def _another_port() -> int:

@@ -41,6 +41,16 @@ pytestmark = pytest.mark.timeout(60)
 Start = Callable[..., Awaitable[EngineFixture]]
 
 
+async def pending_poll(start: Start) -> tuple[EngineFixture, str, Any, "asyncio.Future[Any]"]:
+    """An engine with one polling session whose GET is pending: (fx, sid, engine socket, that GET's packets)."""
+    fx = await start()
+    sid, _, _ = await polling_handshake(fx.port)
+    sock = fx.engine.clients[sid]
+    pending = asyncio.ensure_future(poll(fx.port, sid))
+    await wait_for(lambda: sock.transport.writable, what="GET pending")
+    return fx, sid, sock, pending
+
+
 # -- handshake ---------------------------------------------------------------------------------------------
 
 async def test_polling_handshake_fields(start: Start) -> None:
@@ -119,11 +129,7 @@ async def test_polling_round_trip_with_batching(start: Start) -> None:
 
 
 async def test_pending_get_answered_by_send(start: Start) -> None:
-    fx = await start()
-    sid, _, _ = await polling_handshake(fx.port)
-    sock = fx.engine.clients[sid]
-    pending = asyncio.ensure_future(poll(fx.port, sid))
-    await wait_for(lambda: sock.transport.writable, what="GET pending")
+    fx, sid, sock, pending = await pending_poll(start)
     sock.send(b"\x01\x02\x03")
     assert await asyncio.wait_for(pending, 5) == [(4, b"\x01\x02\x03")]
 
@@ -137,11 +143,7 @@ async def test_binary_message_is_b_base64(start: Start) -> None:
 
 
 async def test_client_close_packet_ends_session(start: Start) -> None:
-    fx = await start()
-    sid, _, _ = await polling_handshake(fx.port)
-    sock = fx.engine.clients[sid]
-    pending = asyncio.ensure_future(poll(fx.port, sid))
-    await wait_for(lambda: sock.transport.writable, what="GET pending")
+    fx, sid, sock, pending = await pending_poll(start)
     assert (await post(fx.port, sid, "1")).body == b"ok"
     # Node's Polling.onClose: the pending GET is released with a noop
     assert await asyncio.wait_for(pending, 5) == [(6, "")]
@@ -168,11 +170,7 @@ async def test_server_close_sends_close_packet(start: Start) -> None:
 
 
 async def test_server_close_with_pending_get(start: Start) -> None:
-    fx = await start()
-    sid, _, _ = await polling_handshake(fx.port)
-    sock = fx.engine.clients[sid]
-    pending = asyncio.ensure_future(poll(fx.port, sid))
-    await wait_for(lambda: sock.transport.writable, what="GET pending")
+    fx, sid, sock, pending = await pending_poll(start)
     sock.close()
     assert await asyncio.wait_for(pending, 5) == [(1, "")]
     assert fx.close_reason(sid) == "forced close"
@@ -224,14 +222,10 @@ async def test_websocket_heartbeat_and_ping_timeout(start: Start) -> None:
 # -- upgrade ------------------------------------------------------------------------------------------------------
 
 async def test_upgrade_probe_noop_and_switch(start: Start) -> None:
-    fx = await start()
-    sid, _, _ = await polling_handshake(fx.port)
-    sock = fx.engine.clients[sid]
+    fx, sid, sock, pending = await pending_poll(start)
     events: list[str] = []
     sock.on("upgrading", lambda t: events.append("upgrading:" + t.name))
     sock.on("upgrade", lambda t: events.append("upgrade:" + t.name))
-    pending = asyncio.ensure_future(poll(fx.port, sid))
-    await wait_for(lambda: sock.transport.writable, what="GET pending")
     ws = await ws_open(fx.port, f"{PATH}?EIO=4&transport=websocket&sid={sid}")
     await ws.send_text("2probe")
     assert await ws.recv_eio() == (3, "probe")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket as socket_mod
 from typing import Any, AsyncIterator, Callable
 
 import pytest
@@ -15,16 +14,10 @@ import redis.asyncio as redis_asyncio
 
 import fastsio
 from fastsio.adapters.redis_streams import RedisStreamsAdapter
+from conftest import _another_port as _port
 from streams_helpers import NodeProc
 
 RECOVERY = {"max_disconnection_duration": 60, "skip_middlewares": True}
-
-
-def _port() -> int:
-    with socket_mod.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Cluster:
