@@ -335,11 +335,13 @@ class HttpConnection(asyncio.Protocol):
         self.state = _H_CLOSED
         self._cancel_timer()
         self.server.connections.discard(self)
-        # the parser's callbacks, the write buffer and the error a WebSocket frame parser keeps
-        # (its traceback holds our frames) point back at this connection: let go of them, so a
-        # closed connection is freed by reference counting, not the cyclic GC
+        # the parser's callbacks, the write buffer, the request body streamed to a hosted ASGI
+        # app and the error a WebSocket frame parser keeps (its traceback holds our frames) point
+        # back at this connection: let go of them, so a closed connection is freed by reference
+        # counting, not the cyclic GC
         self.parser = None
         self.ws_parser = None
+        self._stream = None
         if self._wbuf is not None:
             self._wbuf.clear()
             self._wbuf = None
@@ -347,7 +349,7 @@ class HttpConnection(asyncio.Protocol):
             handler, self.ws_handler = self.ws_handler, None
             handler.on_ws_close("transport close" if exc is None else "transport error")
         elif self._current is not None:
-            cb = self._current._on_abort
+            cb, self._current._on_abort = self._current._on_abort, None
             self._current = None
             if cb is not None:
                 cb()
@@ -664,6 +666,11 @@ class HttpConnection(asyncio.Protocol):
 
     def finish(self, close: bool = False) -> None:
         """The current request was answered by the caller's own writes (the ASGI host): go on."""
+        req = self._current
+        if req is not None:
+            # answered: nothing to tell it on a drop any more (a hosted request's callback is
+            # its own bound method, a cycle the cyclic GC would have to find)
+            req._on_abort = None
         self._current = None
         if close:
             self._close_after_flush()
@@ -676,7 +683,7 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._current is not None and self._current._on_abort is not None:
             # a request still being answered (a poll, a streamed ASGI request) learns it is gone
-            cb = self._current._on_abort
+            cb, self._current._on_abort = self._current._on_abort, None
             self._current = None
             cb()
         self._current = None
@@ -896,7 +903,7 @@ class HttpConnection(asyncio.Protocol):
             self.ws_close(1001, "", "forced close")
             return
         if self._current is not None:
-            cb = self._current._on_abort
+            cb, self._current._on_abort = self._current._on_abort, None
             self._current = None
             if cb is not None:
                 cb()

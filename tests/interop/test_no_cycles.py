@@ -556,3 +556,51 @@ async def test_acks_middlewares_and_connect_timeout(served: Any) -> None:
         await asyncio.sleep(0.02)
     assert asked == ["AckTimeout", "AckTimeout"], asked
     await tracker.assert_freed("acks, middlewares, connect timeout, EIO3")
+
+
+async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A small ASGI app: answers "ok" + the request body."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok" + body})
+
+
+async def test_hosted_asgi_app_requests(free_port: int, no_cyclic_gc: None) -> None:
+    """Requests to an ASGI app hosted on the Socket.IO port (answered, and dropped halfway
+    through the body): their connections are freed once closed."""
+    io, tracker = _server()
+    await io.listen(free_port, host=HOST, app=_asgi_app)
+    try:
+        conns = [await RawConn.connect(free_port) for _ in range(3)]
+        for c in conns[:2]:
+            for _ in range(2):   # keep-alive: two requests each
+                await c.send(build_request("POST", "/x", None, b"abc"))
+                resp = await c.read_response()
+                assert resp.status == 200 and resp.body == b"okabc", resp
+        await conns[2].send(build_request("POST", "/x", {"Content-Length": "100"}, b"ab"))
+        await asyncio.sleep(0.1)
+        tracker.http_connections()
+        assert len(tracker.refs) == 3
+        for c in conns:
+            await c.close()
+        del c
+        await _forgotten(io)
+        await tracker.assert_freed("hosted ASGI app")
+    finally:
+        await close_all()
+        await asyncio.wait_for(io.close(), 10)
