@@ -45,6 +45,7 @@ import re
 import secrets
 import socket as _socket
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from .exceptions import ConnectionRejected
@@ -498,10 +499,15 @@ class Instrumentation:
         name = nsp.name
 
         def on_connection(socket: "Socket") -> None:
+            # socket.data outlives the socket (a stored recovery session keeps it): what it
+            # calls must not hold the socket, or each instrumented socket is a reference cycle
+            socket_ref = weakref.ref(socket)
+
             def updated() -> None:
-                if self._live():
-                    admin.emit("socket_updated", {"id": socket.id, "nsp": name,
-                                                  "data": {k: v for k, v in socket.data.items() if k != "_admin"}})
+                watched = socket_ref()
+                if watched is not None and self._live():
+                    admin.emit("socket_updated", {"id": watched.id, "nsp": name,
+                                                  "data": {k: v for k, v in watched.data.items() if k != "_admin"}})
 
             data = dict(socket.data) if isinstance(socket.data, dict) else {}
             data["_admin"] = {"clientId": socket.client.id[:12], "transport": socket.conn.transport.name}

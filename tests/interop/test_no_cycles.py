@@ -458,6 +458,27 @@ async def test_recovery_session_keeps_no_connection(served: Any) -> None:
     await tracker.assert_freed("recovered connection")
 
 
+async def test_instrumented_sockets_are_freed(served: Any) -> None:
+    """With the admin UI on, socket.data is a watched dict whose callback used to hold the
+    socket; with recovery that dict stays in the stored session, and kept the socket with it."""
+    io, tracker, port = await served(connection_state_recovery={"max_disconnection_duration": 5},
+                                     ping_interval=5, ping_timeout=5)
+    io.instrument(auth=False)
+    io.on("connection", lambda socket: socket.data.__setitem__("user", "u1"))   # a watched change
+    for close in ("tcp", "bye"):
+        ws, _ = await eio_ws_open(port, SIO_WS, PATH)
+        await ws.send_text("40")
+        ptype, data = await ws.recv_eio()
+        assert ptype == 4 and str(data).startswith("0"), data
+        if close == "bye":
+            await ws.send_text('42["bye"]')
+            await _until_closed(ws)
+        await ws.close()
+        await _forgotten(io)
+        await tracker.assert_freed(f"instrumented socket, {close} close")
+    assert io.sockets.adapter._sessions, "the recoverable session was not stored"
+
+
 @pytest.mark.parametrize("recovery", [False, True], ids=["plain", "recovery"])
 async def test_npm_client_every_transport_and_close(served: Any, run_node: Any, recovery: bool) -> None:
     """npm socket.io-client over websocket, polling and polling -> websocket, two namespaces,
