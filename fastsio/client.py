@@ -207,15 +207,5 @@ class Client:
             reset()
         # as Node's client.destroy(): its listeners leave the connection (bound methods of this
         # client, the connection's back reference to it: freed without the cyclic GC)
-        self._drop_listeners()
-
-    def _drop_listeners(self) -> None:
-        listeners = getattr(self.conn, "_listeners", None)
-        if not listeners:
-            return
-        for event in ("message", "close"):
-            lst = listeners.get(event)
-            if lst:
-                lst[:] = [fn for fn in lst if getattr(fn, "__self__", None) is not self]
-                if not lst:
-                    del listeners[event]
+        self.conn.off("message", self._ondata)
+        self.conn.off("close", self._onclose)

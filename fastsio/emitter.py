@@ -91,7 +91,12 @@ class EventEmitter:
         return self
 
     def off(self, event: str, listener: Listener) -> "EventEmitter":
-        """Remove ``listener`` (or a ``once`` wrapper of it) from ``event``."""
+        """Remove ``listener`` (or a ``once`` wrapper of it) from ``event``.
+
+        Matched by equality, not identity: ``obj.method`` makes a new bound
+        method object on each access, and two of them are equal (as Node's
+        ``===`` holds for the one function it was given).
+        """
         if self._listeners is None:
             return self
         lst = self._listeners.get(event)
@@ -99,7 +104,7 @@ class EventEmitter:
             return self
         for i in range(len(lst) - 1, -1, -1):
             fn = lst[i]
-            if fn is listener or getattr(fn, "__wrapped__", None) is listener:
+            if fn == listener or getattr(fn, "__wrapped__", None) == listener:
                 del lst[i]
                 break
         if not lst:

@@ -588,7 +588,7 @@ class HttpConnection(asyncio.Protocol):
         # what on_message_begin .. on_message_complete do for a keep-alive GET without a body
         self._seq += 1
         self._hraw = 0
-        self._deadline = -1.0  # _disarm(): the request is complete
+        self._disarm()  # the request is complete
         self.state = _H_HANDLING
         req = Request("GET", url, headers, b"", self.remote_address, self.server.secure)
         req.connection = self
