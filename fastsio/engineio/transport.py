@@ -75,8 +75,8 @@ class PreparedMessage:
         if cached is not None and cached[0] == threshold:
             return cached[1]
         eio3 = protocol != 4
-        frames = _frame_deflate(self.packets, eio3, threshold)
-        if frames is None:
+        frames, compressed = _frame(self.packets, eio3, True, threshold)
+        if not compressed:
             frames = self.ws_bytes(protocol)
         if eio3:
             self._ws3z = (threshold, frames)
@@ -199,34 +199,23 @@ DEFLATE_THRESHOLD = 1024
 def frame_packets(packets: Sequence[Packet], eio3: bool, deflate: bool = False,
                   threshold: int = DEFLATE_THRESHOLD) -> bytes:
     """Engine.IO packets -> server-to-client WebSocket frames, joined."""
+    return _frame(packets, eio3, deflate, threshold)[0]
+
+
+def _frame(packets: Sequence[Packet], eio3: bool, deflate: bool, threshold: int) -> tuple[bytes, bool]:
+    """``frame_packets``, and whether any part was compressed."""
     frames = []
+    compressed = False
     for ptype, data in packets:
         content = eio_codec.encode_ws(ptype, data, eio3)
         opcode = 1 if isinstance(content, str) else 2
         if deflate and len(content) >= threshold:
             raw = content.encode("utf-8") if isinstance(content, str) else content
             frames.append(ws_frames.build_frame(opcode, deflate_message(raw), rsv1=True))
-        else:
-            frames.append(ws_frames.build_frame(opcode, content))
-    return frames[0] if len(frames) == 1 else b"".join(frames)
-
-
-def _frame_deflate(packets: Sequence[Packet], eio3: bool, threshold: int) -> Optional[bytes]:
-    """``frame_packets(packets, eio3, True, threshold)``, or None when no part is compressed."""
-    frames = []
-    compressed = False
-    for ptype, data in packets:
-        content = eio_codec.encode_ws(ptype, data, eio3)
-        opcode = 1 if isinstance(content, str) else 2
-        if len(content) >= threshold:
-            raw = content.encode("utf-8") if isinstance(content, str) else content
-            frames.append(ws_frames.build_frame(opcode, deflate_message(raw), rsv1=True))
             compressed = True
         else:
             frames.append(ws_frames.build_frame(opcode, content))
-    if not compressed:
-        return None
-    return frames[0] if len(frames) == 1 else b"".join(frames)
+    return (frames[0] if len(frames) == 1 else b"".join(frames)), compressed
 
 
 class Transport:
